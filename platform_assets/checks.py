@@ -1,0 +1,57 @@
+"""Check logic shared by every layer, as pure functions over counts and frames."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import pandera.errors
+import pandera.polars as pa
+import polars as pl
+
+from platform_assets.settings import VOLUME_HIGH_RATIO, VOLUME_LOW_RATIO
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    description: str
+    metadata: dict[str, object]
+
+
+def volume_verdict(current_rows: int, trailing_rows: list[int]) -> Verdict:
+    """Compare a partition's row count to the median of the trailing partitions."""
+    if not trailing_rows:
+        return Verdict(True, "no earlier partitions to compare with", {"rows": current_rows})
+    median = statistics.median(trailing_rows)
+    ratio = current_rows / median if median else (1.0 if current_rows == 0 else float("inf"))
+    passed = VOLUME_LOW_RATIO <= ratio <= VOLUME_HIGH_RATIO
+    description = (
+        f"{current_rows} rows is {ratio:.0%} of the trailing median {median:g}"
+        f" (expected {VOLUME_LOW_RATIO:.0%} to {VOLUME_HIGH_RATIO:.0%})"
+    )
+    return Verdict(
+        passed,
+        description,
+        {
+            "rows": current_rows,
+            "trailing_median": float(median),
+            "ratio": round(ratio, 3) if ratio != float("inf") else "inf",
+            "trailing_partitions": len(trailing_rows),
+        },
+    )
+
+
+def schema_verdict(schema: pa.DataFrameSchema | type[pa.DataFrameModel], frame: pl.DataFrame) -> Verdict:
+    """Validate collected data (a LazyFrame would only have its schema checked)."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        failures = errors.failure_cases
+        examples = failures.head(10).to_dicts() if isinstance(failures, pl.DataFrame) else []
+        return Verdict(
+            False,
+            f"{len(failures)} schema failure(s)",
+            {"failures": len(failures), "examples": examples},
+        )
+    return Verdict(True, f"{frame.height} rows match the schema", {"rows": frame.height})

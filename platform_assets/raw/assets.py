@@ -1,0 +1,190 @@
+"""Raw layer: every landing file of a day in `raw.<source>`, values exactly as they arrived."""
+
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+
+from platform_assets.checks import Verdict, schema_verdict, volume_verdict
+from platform_assets.contract import SOURCES, SourceContract
+from platform_assets.partitions import daily_partitions, partition_range
+from platform_assets.raw.load import (
+    PARTITION_DATE,
+    LandedBytes,
+    PartitionLoad,
+    load_partition,
+    raw_table_schema,
+)
+from platform_assets.settings import (
+    FRESHNESS,
+    OWNERS,
+    VOLUME_TRAILING_PARTITIONS,
+    WAREHOUSE_WRITER_POOL,
+)
+from resources import LandingZone, TableWrite, Warehouse
+from resources.landing_zone import file_sha256
+
+LAYER = "raw"
+LANDED_FILES_TABLE = "raw.landed_files"
+REJECTED_LINES_TABLE = "raw.rejected_lines"
+
+CHECKS = {
+    "files_readable": "Every file of the day could be read; a rejected file is named with its reason.",
+    "lines_readable": "Every line of the readable files parsed; broken lines are kept in "
+    "raw.rejected_lines with their text.",
+    "no_duplicate_files": "No file repeats the exact content of another file of the same day.",
+    "landing_folders_in_range": "No folder of this source lies outside the partition range "
+    "(such files would never be loaded).",
+    "schema": "The partition's rows match the raw table schema (pandera).",
+    "volume": "The partition's row count is within 50 % to 300 % of the trailing 7 partitions' "
+    "median.",
+}
+WARNING_CHECKS = {"lines_readable", "no_duplicate_files", "landing_folders_in_range", "volume"}
+
+
+def raw_asset_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey([LAYER, source])
+
+
+def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
+    key = raw_asset_key(contract.name)
+    table = f"{LAYER}.{contract.name}"
+
+    @dg.asset(
+        key=key,
+        group_name=LAYER,
+        partitions_def=daily_partitions,
+        pool=WAREHOUSE_WRITER_POOL,
+        owners=OWNERS,
+        kinds={"duckdb"},
+        tags={"layer": LAYER},
+        freshness_policy=FRESHNESS[LAYER],
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=key, description=description)
+            for name, description in CHECKS.items()
+        ],
+        metadata={"dagster/table_name": table},
+        description=(
+            f"Every landed `{contract.name}` file of the day, one row per {contract.description}"
+            " as it arrived: contract columns as text, unknown columns in `_extra` (JSON), and"
+            " lineage (`_source_file`, `_row_number`, `_loaded_at`). Grain: one row per line of"
+            " a landed file. Re-materializing a day replaces that day's rows."
+        ),
+    )
+    def raw_source(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, landing_zone: LandingZone
+    ) -> dg.MaterializeResult:
+        partition_date = date.fromisoformat(context.partition_key)
+        files = landing_zone.files(contract.name, context.partition_key)
+        load = load_partition(
+            contract,
+            partition_date,
+            (
+                LandedBytes(f.relative_path, content, file_sha256(content))
+                for f in files
+                for content in [landing_zone.read_bytes(f)]
+            ),
+            loaded_at=datetime.now(UTC),
+        )
+        where = {PARTITION_DATE: partition_date}
+        warehouse.replace(
+            [
+                TableWrite(table, load.rows, where),
+                TableWrite(LANDED_FILES_TABLE, load.landed_files, where | {"source": contract.name}),
+                TableWrite(
+                    REJECTED_LINES_TABLE, load.rejected_lines, where | {"source": contract.name}
+                ),
+            ]
+        )
+        if not files:
+            context.log.info(f"No {contract.name} files landed for {partition_date}: empty partition")
+        verdicts = _verdicts(contract, partition_date, load, warehouse, landing_zone)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": load.rows.height,
+                "files": len(files),
+                "files_rejected": load.rejected_files.height,
+                "lines_rejected": load.rejected_lines.height,
+                "notes": dg.MetadataValue.json(load.notes),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=name,
+                    passed=verdict.passed,
+                    severity=dg.AssetCheckSeverity.WARN
+                    if name in WARNING_CHECKS
+                    else dg.AssetCheckSeverity.ERROR,
+                    description=verdict.description,
+                    metadata=verdict.metadata,
+                )
+                for name, verdict in verdicts.items()
+            ],
+        )
+
+    return raw_source
+
+
+def _verdicts(
+    contract: SourceContract,
+    partition_date: date,
+    load: PartitionLoad,
+    warehouse: Warehouse,
+    landing_zone: LandingZone,
+) -> dict[str, Verdict]:
+    table = f"{LAYER}.{contract.name}"
+    rejected = load.rejected_files
+    duplicates = load.duplicate_files
+    first, last = partition_range()
+    misplaced = landing_zone.misplaced_entries(contract.name, first, last)
+    written = warehouse.query(f"select * from {table} where {PARTITION_DATE} = ?", [partition_date])
+    return {
+        "files_readable": Verdict(
+            rejected.is_empty(),
+            "all files readable"
+            if rejected.is_empty()
+            else "rejected: " + "; ".join(f"{r['file']}: {r['reason']}" for r in rejected.to_dicts()),
+            {
+                "files": load.landed_files.height,
+                "rejected": [f"{r['file']}: {r['reason']}" for r in rejected.to_dicts()],
+            },
+        ),
+        "lines_readable": Verdict(
+            load.rejected_lines.is_empty(),
+            f"{load.rejected_lines.height} line(s) rejected, kept in {REJECTED_LINES_TABLE}",
+            {
+                "lines_rejected": load.rejected_lines.height,
+                "examples": [
+                    f"{r['file']} row {r['row_number']}: {r['reason']}"
+                    for r in load.rejected_lines.head(5).to_dicts()
+                ],
+            },
+        ),
+        "no_duplicate_files": Verdict(
+            duplicates.is_empty(),
+            f"{duplicates.height} file(s) repeat another file's content",
+            {"duplicates": [f"{r['file']} = {r['duplicate_of']}" for r in duplicates.to_dicts()]},
+        ),
+        "landing_folders_in_range": Verdict(
+            not misplaced, f"{len(misplaced)} misplaced folder(s) or file(s)", {"misplaced": misplaced}
+        ),
+        "schema": schema_verdict(raw_table_schema(contract), written),
+        "volume": volume_verdict(
+            written.height, trailing_row_counts(warehouse, table, partition_date)
+        ),
+    }
+
+
+def trailing_row_counts(warehouse: Warehouse, table: str, partition_date: date) -> list[int]:
+    """Row counts of the trailing days that have rows in `table`."""
+    counts = warehouse.query(
+        f"""
+        select {PARTITION_DATE} as day, count(*) as n from {table}
+        where {PARTITION_DATE} < ? and {PARTITION_DATE} >= ? - to_days(?)
+        group by 1
+        """,
+        [partition_date, partition_date, VOLUME_TRAILING_PARTITIONS],
+    )
+    return counts["n"].to_list()
+
+
+raw_assets = [build_raw_asset(contract) for contract in SOURCES.values()]

@@ -1,0 +1,256 @@
+"""Parse one landing file's bytes into raw rows: every value a string, exactly as it arrived.
+
+Pure functions: bytes in, frames out. A file that cannot be read at all is rejected whole with a
+reason; a single broken line inside a readable file is rejected alone and the rest loads.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from platform_assets.contract import FILE_SUFFIXES, SourceContract
+
+EXTRA_COLUMNS = "_extra"
+ROW_NUMBER = "_row_number"
+
+
+class FileRejected(Exception):
+    """The file as a whole cannot be read; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    row_number: int
+    raw_text: str
+    reason: str
+
+
+@dataclass
+class ParsedFile:
+    rows: pl.DataFrame
+    rejected_lines: list[RejectedLine] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def raw_columns(contract: SourceContract) -> list[str]:
+    return [*contract.columns, EXTRA_COLUMNS, ROW_NUMBER]
+
+
+def empty_rows(contract: SourceContract) -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {column: pl.Utf8() for column in contract.columns}
+    schema[EXTRA_COLUMNS] = pl.Utf8()
+    schema[ROW_NUMBER] = pl.Int64()
+    return pl.DataFrame(schema=schema)
+
+
+def parse_landing_file(name: str, content: bytes, contract: SourceContract) -> ParsedFile:
+    """Parse a file by its suffix. Raises FileRejected when the file cannot be read at all."""
+    lowered = name.lower()
+    if not lowered.endswith(FILE_SUFFIXES):
+        raise FileRejected(
+            f"unsupported file type: expected one of {', '.join(FILE_SUFFIXES)};"
+            " rename or convert the file"
+        )
+    if lowered.endswith(".gz"):
+        content = _gunzip(content)
+    if lowered.endswith(".parquet"):
+        return _parse_parquet(content, contract)
+    text = _decode_utf8(content)
+    if not text.strip():
+        return ParsedFile(rows=empty_rows(contract), notes=["empty file: no header, no rows"])
+    if lowered.endswith((".csv", ".csv.gz")):
+        return _parse_csv(text, contract)
+    return _parse_jsonl(text, contract)
+
+
+def _gunzip(content: bytes) -> bytes:
+    try:
+        return gzip.decompress(content)
+    except (EOFError, OSError, zlib.error) as error:
+        raise FileRejected(
+            f"corrupt or truncated gzip ({error}); re-send the complete file"
+        ) from error
+
+
+def _decode_utf8(content: bytes) -> str:
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content[: error.start].count(b"\n") + 1
+        raise FileRejected(
+            f"not UTF-8: byte 0x{content[error.start]:02x} on line {line} cannot be decoded;"
+            " re-export the file as UTF-8"
+        ) from error
+    return text.removeprefix("\ufeff")
+
+
+def _check_header(header: list[str], contract: SourceContract, *, delimited: bool) -> None:
+    duplicates = sorted({column for column in header if header.count(column) > 1})
+    if duplicates:
+        raise FileRejected(f"duplicate columns in header: {', '.join(duplicates)}")
+    missing = [column for column in contract.required if column not in header]
+    if not missing:
+        return
+    hint = ""
+    if delimited and len(header) == 1:
+        for delimiter in (";", "\t", "|"):
+            if delimiter in header[0]:
+                hint = f"; the header looks {delimiter!r}-delimited, the contract is comma-delimited"
+                break
+    raise FileRejected(
+        f"missing required column(s): {', '.join(missing)}"
+        f" (found: {', '.join(header) or 'no columns'}){hint}"
+    )
+
+
+def _normalize_header(names: list[str]) -> list[str]:
+    # Column names match the contract ignoring case and surrounding spaces.
+    return [name.strip().lower() for name in names]
+
+
+def _parse_csv(text: str, contract: SourceContract) -> ParsedFile:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = _normalize_header(next(reader))
+    except csv.Error as error:
+        raise FileRejected(f"unreadable CSV header: {error}") from error
+    _check_header(header, contract, delimited=True)
+    width = len(header)
+    good: list[list[str]] = []
+    row_numbers: list[int] = []
+    rejected: list[RejectedLine] = []
+    row_number = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            row_number += 1
+            rejected.append(RejectedLine(row_number, "", f"unreadable CSV row: {error}"))
+            continue
+        if not fields:  # a blank line carries no record
+            continue
+        row_number += 1
+        if len(fields) != width:
+            rejected.append(
+                RejectedLine(
+                    row_number,
+                    ",".join(fields),
+                    f"expected {width} fields as in the header, found {len(fields)}",
+                )
+            )
+            continue
+        good.append(fields)
+        row_numbers.append(row_number)
+    columns = list(zip(*good, strict=True)) if good else [() for _ in header]
+    frame = pl.DataFrame(
+        {name: pl.Series(name, values, dtype=pl.Utf8) for name, values in zip(header, columns)}
+    )
+    # An empty CSV cell is a missing value, as it would be in JSON.
+    frame = frame.with_columns(pl.all().replace("", None))
+    return ParsedFile(
+        rows=_to_contract_shape(frame, row_numbers, contract), rejected_lines=rejected
+    )
+
+
+def _parse_jsonl(text: str, contract: SourceContract) -> ParsedFile:
+    lines = text.splitlines()
+    records: list[dict[str, object]] = []
+    row_numbers: list[int] = []
+    rejected: list[RejectedLine] = []
+    row_number = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        row_number += 1
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            rejected.append(RejectedLine(row_number, line, f"invalid JSON: {error.msg}"))
+            continue
+        if not isinstance(record, dict):
+            rejected.append(RejectedLine(row_number, line, "line is not a JSON object"))
+            continue
+        records.append(record)
+        row_numbers.append(row_number)
+    keys: dict[str, None] = {}
+    for record in records:
+        keys.update(dict.fromkeys(record))
+    header = _normalize_header(list(keys))
+    if records:
+        _check_header(header, contract, delimited=False)
+    frame = pl.DataFrame(
+        {
+            normalized: pl.Series(
+                normalized, [_json_value_as_text(record.get(key)) for record in records], pl.Utf8
+            )
+            for key, normalized in zip(keys, header)
+        }
+    )
+    return ParsedFile(
+        rows=_to_contract_shape(frame, row_numbers, contract), rejected_lines=rejected
+    )
+
+
+def _json_value_as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _parse_parquet(content: bytes, contract: SourceContract) -> ParsedFile:
+    try:
+        frame = pl.read_parquet(io.BytesIO(content))
+    except Exception as error:  # polars raises several types for a damaged footer or page
+        raise FileRejected(
+            f"unreadable Parquet ({type(error).__name__}: {error}); re-send the complete file"
+        ) from error
+    frame = frame.rename(dict(zip(frame.columns, _normalize_header(frame.columns))))
+    _check_header(frame.columns, contract, delimited=False)
+    as_text = []
+    for name, dtype in frame.schema.items():
+        if dtype.is_nested():
+            as_text.append(pl.col(name).map_elements(_json_value_as_text, return_dtype=pl.Utf8))
+        elif dtype == pl.Datetime or dtype == pl.Date:
+            # ISO 8601 keeps the meaning (and the offset) for the cleaned layer to parse.
+            as_text.append(pl.col(name).dt.to_string("iso"))
+        else:
+            as_text.append(pl.col(name).cast(pl.Utf8))
+    frame = frame.select(as_text)
+    return ParsedFile(
+        rows=_to_contract_shape(frame, list(range(1, frame.height + 1)), contract)
+    )
+
+
+def _to_contract_shape(
+    frame: pl.DataFrame, row_numbers: list[int], contract: SourceContract
+) -> pl.DataFrame:
+    """Contract columns in contract order (absent optional ones null), unknown ones as JSON."""
+    if frame.height == 0:
+        return empty_rows(contract)
+    extras = [column for column in frame.columns if column not in contract.columns]
+    columns = [
+        pl.col(column) if column in frame.columns else pl.lit(None, pl.Utf8).alias(column)
+        for column in contract.columns
+    ]
+    if extras:
+        extra = pl.struct(extras).struct.json_encode().alias(EXTRA_COLUMNS)
+    else:
+        extra = pl.lit(None, pl.Utf8).alias(EXTRA_COLUMNS)
+    return frame.select(
+        *columns, extra, pl.Series(ROW_NUMBER, row_numbers, dtype=pl.Int64)
+    ).select(raw_columns(contract))

@@ -1,0 +1,102 @@
+"""The DuckDB warehouse: one file shared by every layer, dbt included."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
+
+
+def resolve_duckdb_path(configured: str | None = None) -> Path:
+    """The absolute warehouse path: configured value, else CDP_DUCKDB_PATH, else the default.
+
+    Absolute, because dbt runs from inside `dbt/` and must open the very same file.
+    """
+    raw = configured or os.environ.get("CDP_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH
+    return Path(raw).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """Rows that replace the rows of `table` matching `replace_where` (column -> value)."""
+
+    table: str  # "schema.table"
+    frame: pl.DataFrame
+    replace_where: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Warehouse(dg.ConfigurableResource):
+    """DuckDB file of the platform. Empty `database` means CDP_DUCKDB_PATH, read at run time."""
+
+    database: str = ""
+
+    @property
+    def path(self) -> Path:
+        return resolve_duckdb_path(self.database)
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # DuckDBResource retries while another process holds the file lock.
+        with DuckDBResource(database=str(self.path)).get_connection() as connection:
+            connection.execute("set TimeZone = 'UTC'")
+            yield connection
+
+    def query(self, sql: str, parameters: Sequence[Any] | None = None) -> pl.DataFrame:
+        with self.connection() as connection:
+            return connection.execute(sql, parameters or []).pl()
+
+    def table_exists(self, table: str) -> bool:
+        schema, name = table.split(".")
+        found = self.query(
+            "select count(*) as n from information_schema.tables"
+            " where table_schema = ? and table_name = ?",
+            [schema, name],
+        )
+        return bool(found["n"][0])
+
+    def replace(self, writes: Sequence[TableWrite]) -> None:
+        """Replace the matching rows of every table in one transaction: all or nothing.
+
+        Tables are created from the first frame written to them. Re-running a write with the
+        same `replace_where` gives the same table, which makes partition loads idempotent.
+        """
+        with self.connection() as connection:
+            connection.execute("begin transaction")
+            try:
+                for write in writes:
+                    _replace_rows(connection, write)
+                connection.execute("commit")
+            except BaseException:
+                connection.execute("rollback")
+                raise
+
+
+def _replace_rows(connection: duckdb.DuckDBPyConnection, write: TableWrite) -> None:
+    schema, _ = write.table.split(".")
+    connection.execute(f"create schema if not exists {schema}")
+    arrow = write.frame.to_arrow()
+    connection.register("incoming_rows", arrow)
+    try:
+        connection.execute(
+            f"create table if not exists {write.table} as select * from incoming_rows limit 0"
+        )
+        if write.replace_where:
+            condition = " and ".join(f'"{column}" = ?' for column in write.replace_where)
+            connection.execute(
+                f"delete from {write.table} where {condition}", list(write.replace_where.values())
+            )
+        if write.frame.height:
+            connection.execute(f"insert into {write.table} by name select * from incoming_rows")
+    finally:
+        connection.unregister("incoming_rows")
