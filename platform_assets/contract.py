@@ -167,7 +167,7 @@ SOURCES: dict[str, SourceContract] = {
 }
 
 # Enumerations of the contract. Values arriving in another case or spelling are mapped onto
-# these by `platform_assets.settings.ENUM_SYNONYMS`.
+# these by `platform_assets.settings.ENUM_SYNONYMS`; `ENUMS` names them for both.
 ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled", "refunded")
 WEB_EVENT_TYPES = (
     "page_view",
@@ -192,3 +192,14 @@ DEVICE_TYPES = ("desktop", "mobile", "tablet", "other")
 TICKET_CHANNELS = ("email", "phone", "chat", "web", "social")
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+
+ENUMS: dict[str, tuple[str, ...]] = {
+    "order_status": ORDER_STATUSES,
+    "web_event_type": WEB_EVENT_TYPES,
+    "email_event_type": EMAIL_EVENT_TYPES,
+    "consent_status": CONSENT_STATUSES,
+    "device_type": DEVICE_TYPES,
+    "ticket_channel": TICKET_CHANNELS,
+    "ticket_status": TICKET_STATUSES,
+    "ticket_priority": TICKET_PRIORITIES,
+}

@@ -1,16 +1,25 @@
 """The platform's one `Definitions`: every layer, resource, sensor and job, read in one place."""
 
-from __future__ import annotations
-
 import dagster as dg
 
+from platform_assets.cleaned.assets import cleaned_assets
 from platform_assets.raw import raw_assets
 from resources import LandingZone, Warehouse
+from sensors import landing_zone_sensor
+
+# Cleaned partitions follow their raw partition through AutomationCondition.eager(); this
+# sensor evaluates those conditions and, unlike Dagster's default, starts running.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    name="automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
 
 defs = dg.Definitions(
-    assets=[*raw_assets],
+    assets=[*raw_assets, *cleaned_assets],
+    sensors=[landing_zone_sensor, automation_sensor],
     resources={
-        # Empty settings resolve CDP_DUCKDB_PATH / CDP_LANDING_DIR when a run starts.
+        # Empty settings resolve CDP_DUCKDB_PATH and CDP_LANDING_DIR when a run starts.
         "warehouse": Warehouse(),
         "landing_zone": LandingZone(),
     },

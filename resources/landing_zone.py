@@ -61,6 +61,14 @@ class LandingZone(dg.ConfigurableResource):
     def read_bytes(self, landing_file: LandingFile) -> bytes:
         return landing_file.path.read_bytes()
 
+    def fingerprint(self, source: str, partition_date: str) -> str:
+        """Changes whenever a file of the day is added, removed, rewritten or renamed."""
+        listing = "\n".join(
+            f"{f.relative_path}|{f.size_bytes}|{f.modified_at}"
+            for f in self.files(source, partition_date)
+        )
+        return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
     def date_folders(self, source: str) -> list[str]:
         """Every folder name under a source, dates or not."""
         folder = self.path / source

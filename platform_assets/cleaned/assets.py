@@ -1,0 +1,213 @@
+"""Cleaned layer: normalized, validated, reconciled rows in `cleaned.<source>`, nothing lost."""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from platform_assets.checks import Verdict, schema_verdict, volume_verdict
+from platform_assets.cleaned.schemas import MODELS, quarantine_schema
+from platform_assets.cleaned.transform import CleanResult, clean_partition
+from platform_assets.contract import SOURCES, SourceContract
+from platform_assets.partitions import daily_partitions
+from platform_assets.raw import raw_asset_key
+from platform_assets.raw.assets import trailing_row_counts
+from platform_assets.settings import (
+    FRESHNESS,
+    OWNERS,
+    QUARANTINE_WARN_RATIO,
+    WAREHOUSE_WRITER_POOL,
+)
+from resources import TableWrite, Warehouse
+
+LAYER = "cleaned"
+PARTITION_DATE = "_partition_date"
+
+CHECKS = {
+    "conservation": "Every raw row of the partition is in exactly one place: cleaned, "
+    "quarantined (with its rule) or superseded (by a newer version or an earlier delivery).",
+    "schema": "The partition's rows match the pandera model of the table.",
+    "quarantine_rate": "At most 5 % of the partition's raw rows are quarantined.",
+    "volume": "The partition's row count is within 50 % to 300 % of the trailing 7 partitions' "
+    "median.",
+}
+WARNING_CHECKS = {"quarantine_rate", "volume"}
+
+
+def cleaned_tables(source: str) -> dict[str, str]:
+    return {
+        "cleaned": f"{LAYER}.{source}",
+        "quarantined": f"{LAYER}.{source}_quarantine",
+        "value_issues": f"{LAYER}.{source}_value_quarantine",
+        "superseded": f"{LAYER}.{source}_superseded",
+    }
+
+
+def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
+    key = dg.AssetKey([LAYER, contract.name])
+    tables = cleaned_tables(contract.name)
+
+    @dg.asset(
+        key=key,
+        ins={"raw_rows": dg.AssetIn(raw_asset_key(contract.name), dagster_type=dg.Nothing)},
+        group_name=LAYER,
+        partitions_def=daily_partitions,
+        pool=WAREHOUSE_WRITER_POOL,
+        owners=OWNERS,
+        kinds={"duckdb", "polars"},
+        tags={"layer": LAYER},
+        freshness_policy=FRESHNESS[LAYER],
+        automation_condition=dg.AutomationCondition.eager(),
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=key, description=description, blocking=name == "conservation")
+            for name, description in CHECKS.items()
+        ],
+        metadata={"dagster/table_name": tables["cleaned"]},
+        description=(
+            f"{MODELS[contract.name].__doc__} Normalized (emails, E.164 phones, UTC timestamps,"
+            " ISO countries and currencies, enums), validated by its pandera model. Rows that"
+            f" fail are in `{tables['quarantined']}` with the rule, bad optional values in"
+            f" `{tables['value_issues']}`, replaced versions and repeats in"
+            f" `{tables['superseded']}`."
+        ),
+    )
+    def cleaned_source(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        partition_date = date.fromisoformat(context.partition_key)
+        raw = warehouse.query(
+            f"select * from raw.{contract.name} where {PARTITION_DATE} = ?"
+            " order by _source_file, _row_number",
+            [partition_date],
+        )
+        result = clean_partition(contract.name, raw, as_of=datetime.now(UTC))
+        where = {PARTITION_DATE: partition_date}
+        warehouse.replace(
+            [
+                TableWrite(tables["cleaned"], result.cleaned, where),
+                TableWrite(tables["quarantined"], result.quarantined, where),
+                TableWrite(tables["value_issues"], result.value_issues, where),
+                TableWrite(tables["superseded"], result.superseded, where),
+            ]
+        )
+        verdicts = _verdicts(contract, partition_date, raw.height, result, warehouse)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result.cleaned.height,
+                "raw_rows": raw.height,
+                "quarantined_rows": result.quarantined.height,
+                "superseded_rows": result.superseded.height,
+                "nulled_values": result.value_issues.height,
+                "quarantine_rules": dg.MetadataValue.json(_rule_counts(result.quarantined)),
+                "value_rules": dg.MetadataValue.json(
+                    {
+                        f"{r['column']}:{r['rule']}": r["len"]
+                        for r in result.value_issues.group_by("column", "rule").len().to_dicts()
+                    }
+                ),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=name,
+                    passed=verdict.passed,
+                    severity=dg.AssetCheckSeverity.WARN
+                    if name in WARNING_CHECKS
+                    else dg.AssetCheckSeverity.ERROR,
+                    description=verdict.description,
+                    metadata=verdict.metadata,
+                )
+                for name, verdict in verdicts.items()
+            ],
+        )
+
+    return cleaned_source
+
+
+def _rule_counts(quarantined: pl.DataFrame) -> dict[str, int]:
+    exploded = quarantined.select(pl.col("failed_rules").str.split("; ").explode())
+    return {r["failed_rules"]: r["len"] for r in exploded.group_by("failed_rules").len().to_dicts()}
+
+
+def conservation_verdict(warehouse: Warehouse, source: str, partition_date: date) -> Verdict:
+    """Raw rows = cleaned + quarantined + superseded, proven row by row on the warehouse."""
+    tables = cleaned_tables(source)
+    placed = " union all ".join(
+        f"select _source_file, _row_number, '{place}' as place from {tables[place]}"
+        f" where {PARTITION_DATE} = $day"
+        for place in ("cleaned", "quarantined", "superseded")
+    )
+    counts = warehouse.query(
+        f"""
+        with placed as ({placed}),
+        raw_rows as (
+            select _source_file, _row_number from raw.{source} where {PARTITION_DATE} = $day
+        ),
+        lost as (select * from raw_rows except select _source_file, _row_number from placed),
+        twice as (select _source_file, _row_number from placed group by all having count(*) > 1)
+        select
+            (select count(*) from raw_rows) as raw,
+            (select count(*) from placed where place = 'cleaned') as cleaned,
+            (select count(*) from placed where place = 'quarantined') as quarantined,
+            (select count(*) from placed where place = 'superseded') as superseded,
+            (select count(*) from lost) as lost,
+            (select count(*) from twice) as counted_twice,
+            (select list(_source_file || ' row ' || _row_number) from (from lost limit 5))
+                as lost_examples
+        """.replace("$day", "?"),
+        [partition_date] * 4,
+    ).to_dicts()[0]
+    balanced = counts["raw"] == counts["cleaned"] + counts["quarantined"] + counts["superseded"]
+    passed = balanced and counts["lost"] == 0 and counts["counted_twice"] == 0
+    description = (
+        f"raw {counts['raw']} = cleaned {counts['cleaned']} + quarantined"
+        f" {counts['quarantined']} + superseded {counts['superseded']}"
+    )
+    if not passed:
+        description = (
+            f"NOT BALANCED: {description}; {counts['lost']} raw row(s) missing,"
+            f" {counts['counted_twice']} counted twice"
+        )
+    counts["lost_examples"] = counts["lost_examples"] or []
+    return Verdict(passed, description, counts)
+
+
+def _verdicts(
+    contract: SourceContract,
+    partition_date: date,
+    raw_rows: int,
+    result: CleanResult,
+    warehouse: Warehouse,
+) -> dict[str, Verdict]:
+    tables = cleaned_tables(contract.name)
+    written = warehouse.query(
+        f"select * from {tables['cleaned']} where {PARTITION_DATE} = ?", [partition_date]
+    )
+    quarantined = warehouse.query(
+        f"select * from {tables['quarantined']}"
+        f" where {PARTITION_DATE} = ?",
+        [partition_date],
+    )
+    schema = schema_verdict(MODELS[contract.name], written)
+    quarantine_shape = schema_verdict(quarantine_schema(), quarantined)
+    if not quarantine_shape.passed:
+        schema = Verdict(False, f"quarantine table: {quarantine_shape.description}", quarantine_shape.metadata)
+    rate = result.quarantined.height / raw_rows if raw_rows else 0.0
+    return {
+        "conservation": conservation_verdict(warehouse, contract.name, partition_date),
+        "schema": schema,
+        "quarantine_rate": Verdict(
+            rate <= QUARANTINE_WARN_RATIO,
+            f"{result.quarantined.height} of {raw_rows} rows quarantined ({rate:.1%})",
+            {
+                "quarantined": result.quarantined.height,
+                "rate": round(rate, 4),
+                "examples": result.quarantined.head(5).select(
+                    "_source_file", "_row_number", "failed_rules"
+                ).to_dicts(),
+            },
+        ),
+        "volume": volume_verdict(
+            written.height, trailing_row_counts(warehouse, tables["cleaned"], partition_date)
+        ),
+    }
+
+
+cleaned_assets = [build_cleaned_asset(contract) for contract in SOURCES.values()]

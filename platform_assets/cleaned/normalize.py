@@ -1,0 +1,404 @@
+"""Value normalizers for the cleaned layer.
+
+Every function takes a column of raw strings exactly as landed and returns the normalized values
+plus, per row, the name of the rule a non-empty value failed. Empty, whitespace-only and null
+inputs are "missing": value null, error null. Nothing here does I/O.
+
+Work that needs Python per value (email, phone, country, currency) runs once per distinct value
+and is mapped back; everything else is polars expressions.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+import email_validator
+import phonenumbers
+import polars as pl
+import pycountry
+
+
+class Normalized(NamedTuple):
+    values: pl.Series  # normalized, same length/order as input; null where missing or invalid
+    errors: pl.Series  # pl.Utf8; rule name where the input was non-empty but invalid, else null
+
+
+_CACHE_SIZE = 2**18
+_RAW = "raw"
+
+# --------------------------------------------------------------------------------------------
+# Shared plumbing
+# --------------------------------------------------------------------------------------------
+
+
+def _as_utf8(values: pl.Series) -> pl.Series:
+    # An all-empty landed column can arrive as pl.Null; a JSON column as numbers.
+    return values if values.dtype == pl.String else values.cast(pl.String)
+
+
+def _trimmed() -> pl.Expr:
+    """The raw column trimmed, with empty strings as null."""
+    trimmed = pl.col(_RAW).str.strip_chars()
+    return pl.when(trimmed.str.len_bytes() > 0).then(trimmed)
+
+
+def _normalize(
+    values: pl.Series,
+    value: Callable[[pl.Expr], pl.Expr],
+    rule: str | None,
+) -> Normalized:
+    """Apply `value` to the trimmed non-empty inputs and flag those it turned into null."""
+    raw = _as_utf8(values)
+    out = raw.to_frame(_RAW).select(
+        _trimmed().alias("present"),
+    )
+    out = out.with_columns(value(pl.col("present")).alias("value"))
+    error = (
+        pl.when(pl.col("present").is_not_null() & pl.col("value").is_null()).then(pl.lit(rule))
+        if rule is not None
+        else pl.lit(None)
+    )
+    out = out.select(pl.col("value"), error.cast(pl.String).alias("error"))
+    return Normalized(
+        values=out.get_column("value").alias(values.name),
+        errors=out.get_column("error").alias(f"{values.name}_error"),
+    )
+
+
+def _map_distinct(
+    values: pl.Series,
+    prepare: Callable[[pl.Expr], pl.Expr],
+    convert: Callable[[str], str | None],
+    rule: str,
+) -> Normalized:
+    """Run `convert` once per distinct prepared value and map the results back."""
+    keys = _as_utf8(values).to_frame(_RAW).select(prepare(_trimmed())).to_series()
+    distinct = keys.drop_nulls().unique()
+    results = pl.Series([convert(key) for key in distinct.to_list()], dtype=pl.String)
+
+    def lookup(_: pl.Expr) -> pl.Expr:
+        return pl.lit(keys).replace_strict(distinct, results, default=None, return_dtype=pl.String)
+
+    return _normalize(values, lookup, rule)
+
+
+def _collapse_whitespace(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace_all(r"\s+", " ").str.strip_chars(" ")
+
+
+# --------------------------------------------------------------------------------------------
+# Email and phone
+# --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _email(text: str) -> str | None:
+    try:
+        validated = email_validator.validate_email(text, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        return None
+    return validated.normalized.lower()
+
+
+def normalize_email(values: pl.Series) -> Normalized:
+    """Lower-cased email address in email-validator's normalized form; rule `invalid_email`."""
+    return _map_distinct(values, lambda e: e.str.to_lowercase(), _email, "invalid_email")
+
+
+# Regions only matter for numbers without an international prefix; this key shares the parse of
+# `+...` numbers across rows from every country.
+_ANY_REGION = "ZZ"
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _phone(text: str, region: str) -> str | None:
+    candidates = [text]
+    if text.startswith("00"):
+        # `00` is the international prefix almost everywhere but not in the row's region
+        # (e.g. North America dials 011), and no national number starts with it.
+        candidates.append("+" + text[2:])
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(number) and phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def _phone_key(key: str) -> str | None:
+    region, _, text = key.partition("|")
+    return _phone(text, region)
+
+
+def normalize_phone(
+    values: pl.Series, regions: pl.Series | None, default_region: str
+) -> Normalized:
+    """E.164 phone number; national numbers read in the row's region, else `default_region`.
+
+    Rule `invalid_phone`. A region that is not an ISO alpha-2 code phonenumbers knows falls back
+    to `default_region`.
+    """
+    default = default_region.strip().upper()
+    if default not in phonenumbers.SUPPORTED_REGIONS and default != _ANY_REGION:
+        raise ValueError(f"unknown default_region {default_region!r}")
+    if regions is None:
+        region = pl.lit(default)
+    else:
+        if len(regions) != len(values):
+            raise ValueError("regions must have the same length as values")
+        row = pl.lit(_as_utf8(regions)).str.strip_chars().str.to_uppercase()
+        region = pl.when(row.is_in(sorted(phonenumbers.SUPPORTED_REGIONS))).then(row)
+        region = region.otherwise(pl.lit(default))
+
+    def prepare(text: pl.Expr) -> pl.Expr:
+        # Layout characters carry no meaning to phonenumbers; dropping them merges more rows.
+        compact = text.str.replace_all(r"[\s\-()]+", "")
+        key_region = pl.when(compact.str.starts_with("+")).then(pl.lit(_ANY_REGION))
+        return pl.concat_str([key_region.otherwise(region), pl.lit("|"), compact])
+
+    return _map_distinct(values, prepare, _phone_key, "invalid_phone")
+
+
+# --------------------------------------------------------------------------------------------
+# Names and free text
+# --------------------------------------------------------------------------------------------
+
+# Typographic apostrophes and hyphens, so that `O’Brien` and `O'Brien` are the same name.
+_APOSTROPHES = r"[\u2018\u2019\u02bc\u0060\u00b4]"
+_HYPHENS = r"[\u2010\u2011\u2012\u2013\u2212]"
+_WORD_BREAK = "\x00"
+
+
+def _name(text: pl.Expr) -> pl.Expr:
+    # Dropping control characters also keeps _WORD_BREAK free for our use.
+    cleaned = text.str.normalize("NFKC").str.replace_all(r"[\p{Cc}&&[^\s]]", "")
+    cleaned = _collapse_whitespace(cleaned)
+    cleaned = cleaned.str.replace_all(_APOSTROPHES, "'").str.replace_all(_HYPHENS, "-")
+    lower = cleaned.str.to_lowercase()
+    # `mcdonald` -> `McDonald`: a temporary break makes title-casing capitalise the D.
+    marked = lower.str.replace_all(r"\bmc(\p{L})", f"mc{_WORD_BREAK}$1")
+    titled = marked.str.to_titlecase().str.replace_all(_WORD_BREAK, "", literal=True)
+    return pl.when(cleaned.str.contains(r"\p{L}")).then(titled)
+
+
+def normalize_name(values: pl.Series) -> Normalized:
+    """Person or place name: NFKC, single spaces, title case; rule `invalid_name` if no letter."""
+    return _normalize(values, _name, "invalid_name")
+
+
+def normalize_text(values: pl.Series) -> Normalized:
+    """Free text: NFC, trimmed, whitespace runs collapsed to one space; never errors."""
+    return _normalize(values, lambda t: _collapse_whitespace(t.str.normalize("NFC")), None)
+
+
+def normalize_identifier(values: pl.Series) -> Normalized:
+    """Opaque identifier, trimmed and otherwise kept as given; never errors."""
+    return _normalize(values, lambda t: t, None)
+
+
+# --------------------------------------------------------------------------------------------
+# Timestamps and dates
+# --------------------------------------------------------------------------------------------
+
+_ISO_TIMESTAMP = (
+    r"^(?<date>\d{4}-\d{2}-\d{2})(?:[Tt]|\s+)(?<hm>\d{2}:\d{2})(?<sec>:\d{2})?(?:[.,](?<frac>\d+))?"
+    r"\s*(?<tz>[Zz]|(?i:utc)|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_CANONICAL_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
+# Epoch seconds have 9-10 integer digits (1973-2286) so that 8 digits stay YYYYMMDD.
+_EPOCH_SECONDS = r"^(?<int>\d{9,10})(?:\.(?<frac>\d+))?$"
+_EPOCH_MILLIS = r"^(?<int>\d{13})(?:\.(?<frac>\d+))?$"
+
+
+def _canonical_iso(text: pl.Expr) -> pl.Expr:
+    """`YYYY-MM-DDTHH:MM:SS[.f]+HH:MM` from any accepted ISO-like form, else null."""
+    parts = text.str.extract_groups(_ISO_TIMESTAMP)
+    tz = parts.struct.field("tz")
+    offset = (
+        pl.when(tz.is_null() | tz.str.contains(r"^(?i:z|utc)$"))
+        .then(pl.lit("+00:00"))
+        .when(tz.str.len_chars() == 3)
+        .then(tz + ":00")
+        .otherwise(tz.str.replace(r"^([+-]\d{2}):?(\d{2})$", "$1:$2"))
+    )
+    frac = parts.struct.field("frac")
+    return pl.concat_str(
+        parts.struct.field("date"),
+        pl.lit("T"),
+        parts.struct.field("hm"),
+        parts.struct.field("sec").fill_null(":00"),
+        # chrono reads at most nanoseconds; finer digits cannot matter at microseconds.
+        (pl.lit(".") + frac.str.slice(0, 9)).fill_null(""),
+        offset,
+    )
+
+
+def _canonical_date(text: pl.Expr) -> pl.Expr:
+    """`YYYY-MM-DD` from `YYYY-MM-DD`, `YYYYMMDD` or `DD/MM/YYYY`, else null."""
+    compact = text.str.extract_groups(r"^(?<y>\d{4})(?<m>\d{2})(?<d>\d{2})$")
+    european = text.str.extract_groups(r"^(?<d>\d{1,2})/(?<m>\d{1,2})/(?<y>\d{4})$")
+    return pl.coalesce(
+        pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(text),
+        pl.concat_str(
+            compact.struct.field("y"),
+            compact.struct.field("m"),
+            compact.struct.field("d"),
+            separator="-",
+        ),
+        pl.concat_str(
+            european.struct.field("y"),
+            european.struct.field("m").str.zfill(2),
+            european.struct.field("d").str.zfill(2),
+            separator="-",
+        ),
+    )
+
+
+def _epoch_micros(text: pl.Expr, pattern: str, digits: int) -> pl.Expr:
+    """Microseconds since the epoch from an epoch number with `digits` fractional digits/unit."""
+    parts = text.str.extract_groups(pattern)
+    whole = parts.struct.field("int").cast(pl.Int64, strict=False)
+    # The fraction is read as an integer rather than a float, so no rounding error.
+    frac = parts.struct.field("frac").str.slice(0, digits).str.pad_end(digits, "0")
+    return whole * 10**digits + frac.cast(pl.Int64, strict=False).fill_null(0)
+
+
+def _timestamp(text: pl.Expr) -> pl.Expr:
+    utc = pl.Datetime("us", "UTC")
+    canonical = pl.coalesce(_canonical_iso(text), _canonical_date(text) + "T00:00:00+00:00")
+    parsed = canonical.str.to_datetime(_CANONICAL_FORMAT, time_unit="us", strict=False)
+    micros = pl.coalesce(
+        _epoch_micros(text, _EPOCH_SECONDS, 6),
+        _epoch_micros(text, _EPOCH_MILLIS, 3) * 1_000,
+    )
+    epoch = pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+    return pl.coalesce(parsed.dt.convert_time_zone("UTC").cast(utc), epoch.cast(utc))
+
+
+def parse_timestamp(values: pl.Series) -> Normalized:
+    """Instant as `Datetime("us", "UTC")`; offsets converted, no offset means UTC.
+
+    Accepts ISO 8601 (`T` or space, optional seconds/fraction, `Z`, `UTC`, `+HH`, `+HHMM`,
+    `+HH:MM`), epoch seconds (9-10 digits, optional decimals), epoch milliseconds (13 digits) and
+    the dates of `parse_date` at midnight UTC. Rule `unparseable_timestamp`.
+    """
+    return _normalize(values, _timestamp, "unparseable_timestamp")
+
+
+def parse_date(values: pl.Series) -> Normalized:
+    """Calendar date; `YYYY-MM-DD`, `YYYYMMDD`, `DD/MM/YYYY` or any timestamp (its UTC date).
+
+    Rule `unparseable_date`, also for impossible dates such as `31/02/1990`.
+    """
+    return _normalize(values, lambda t: _timestamp(t).dt.date(), "unparseable_date")
+
+
+# --------------------------------------------------------------------------------------------
+# Codes: countries, currencies, enumerations
+# --------------------------------------------------------------------------------------------
+
+
+def _lookup_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+@functools.lru_cache(maxsize=4096)
+def _country(text: str) -> str | None:
+    # Numeric codes are not accepted: a stray postcode or id must not become a country.
+    if not text or text.isdigit():
+        return None
+    try:
+        return pycountry.countries.lookup(text).alpha_2.upper()
+    except LookupError:
+        return None
+
+
+def normalize_country(values: pl.Series, aliases: Mapping[str, str]) -> Normalized:
+    """ISO 3166-1 alpha-2 code from a code, name or alias (case-insensitive); `unknown_country`."""
+    folded = {_lookup_key(key): target for key, target in aliases.items()}
+
+    def convert(text: str) -> str | None:
+        return _country(folded.get(_lookup_key(text), text).strip())
+
+    return _map_distinct(values, _collapse_whitespace, convert, "unknown_country")
+
+
+@functools.lru_cache(maxsize=4096)
+def _currency(text: str) -> str | None:
+    if not text or text.isdigit():
+        return None
+    try:
+        return pycountry.currencies.lookup(text).alpha_3.upper()
+    except LookupError:
+        return None
+
+
+def normalize_currency(values: pl.Series) -> Normalized:
+    """ISO 4217 alpha-3 code from a code or currency name (case-insensitive); `unknown_currency`."""
+    return _map_distinct(values, _collapse_whitespace, _currency, "unknown_currency")
+
+
+def _enum_key(text: pl.Expr) -> pl.Expr:
+    return text.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+
+
+def normalize_enum(
+    values: pl.Series, allowed: Sequence[str], synonyms: Mapping[str, str] | None = None
+) -> Normalized:
+    """One of `allowed` (as pl.Utf8), after lower-casing, `_` for spaces/hyphens and `synonyms`.
+
+    Synonym keys and targets go through the same folding. Rule `unknown_value`.
+    """
+
+    def fold(text: str) -> str:
+        return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+    canonical = {fold(value): value for value in allowed}
+    mapping = dict(canonical)
+    for source, target in (synonyms or {}).items():
+        if fold(target) in canonical:
+            mapping.setdefault(fold(source), canonical[fold(target)])
+
+    def value(text: pl.Expr) -> pl.Expr:
+        return _enum_key(text).replace_strict(mapping, default=None, return_dtype=pl.String)
+
+    return _normalize(values, value, "unknown_value")
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------------
+
+_DECIMAL = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
+_INTEGER = r"^[+-]?\d+(?:\.0*)?$"
+
+
+def parse_decimal(values: pl.Series, scale: int = 2) -> Normalized:
+    """`Decimal(18, scale)` from plain decimal notation; rule `not_a_number`.
+
+    No exponent, no thousands separator, `.` as the decimal point. Extra decimals are rounded
+    half to even; a value that does not fit 18 digits is an error.
+    """
+    if not 0 <= scale <= 18:
+        raise ValueError(f"scale must be within 0..18, got {scale}")
+
+    def value(text: pl.Expr) -> pl.Expr:
+        number = text.cast(pl.Decimal(18, scale), strict=False)
+        return pl.when(text.str.contains(_DECIMAL)).then(number)
+
+    return _normalize(values, value, "not_a_number")
+
+
+def parse_integer(values: pl.Series) -> Normalized:
+    """`Int64` from an integer, also written with a zero fraction (`3.0`); `not_an_integer`."""
+
+    def value(text: pl.Expr) -> pl.Expr:
+        number = text.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
+        return pl.when(text.str.contains(_INTEGER)).then(number)
+
+    return _normalize(values, value, "not_an_integer")

@@ -1,0 +1,83 @@
+"""Business rules of the cleaned layer, as data: what makes a whole row untrustworthy.
+
+A row rule is a polars expression over the *normalized* columns that is true when the row
+breaks the rule; such a row goes to `cleaned.<source>_quarantine` under the rule's name.
+Missing or unreadable required values are rules too, added by the transform for every source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from platform_assets.settings import FUTURE_TOLERANCE
+
+
+@dataclass(frozen=True)
+class RowRule:
+    name: str
+    description: str
+    violated: Callable[[datetime], pl.Expr]  # as_of -> expression true for breaking rows
+
+
+def _in_future(column: str) -> Callable[[datetime], pl.Expr]:
+    return lambda as_of: pl.col(column) > pl.lit(as_of + FUTURE_TOLERANCE)
+
+
+ROW_RULES: dict[str, list[RowRule]] = {
+    "crm_contacts": [
+        RowRule("updated_at_in_future", "updated_at is later than now", _in_future("updated_at")),
+    ],
+    "shop_customers": [
+        RowRule("updated_at_in_future", "updated_at is later than now", _in_future("updated_at")),
+    ],
+    "orders": [
+        RowRule("ordered_at_in_future", "an order is not in the future", _in_future("ordered_at")),
+        RowRule(
+            "quantity_not_positive",
+            "an order line has a positive quantity",
+            lambda _: pl.col("quantity") <= 0,
+        ),
+        RowRule(
+            "unit_price_negative",
+            "an order line has no negative price",
+            lambda _: pl.col("unit_price") < 0,
+        ),
+        RowRule(
+            "line_number_not_positive",
+            "order lines are numbered from 1",
+            lambda _: pl.col("line_number") < 1,
+        ),
+    ],
+    "products": [
+        RowRule("updated_at_in_future", "updated_at is later than now", _in_future("updated_at")),
+    ],
+    "web_events": [
+        RowRule("occurred_at_in_future", "an event is not in the future", _in_future("occurred_at")),
+    ],
+    "support_tickets": [
+        RowRule("opened_at_in_future", "a ticket is not opened in the future", _in_future("opened_at")),
+        RowRule(
+            "closed_before_opened",
+            "a ticket is not closed before it opened",
+            lambda _: pl.col("closed_at") < pl.col("opened_at"),
+        ),
+    ],
+    "email_events": [
+        RowRule("occurred_at_in_future", "an event is not in the future", _in_future("occurred_at")),
+    ],
+    "consent": [
+        RowRule(
+            "recorded_at_in_future", "consent is not recorded in the future", _in_future("recorded_at")
+        ),
+    ],
+}
+
+# Optional columns whose unreadable value makes the whole row untrustworthy rather than just
+# that value: an order line with an unreadable quantity, price or status has unknown revenue.
+STRICT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "orders": ("quantity", "unit_price", "status", "currency"),
+}

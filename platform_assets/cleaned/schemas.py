@@ -1,0 +1,228 @@
+"""Pandera models of the cleaned tables: the single source of truth for their schemas.
+
+Each field's `metadata["normalize"]` names the normalizer the cleaned layer applies to the raw
+text of that column (see `platform_assets.cleaned.transform.NORMALIZERS`); its dtype and checks
+are what the written table must satisfy. The DuckDB tables are created from frames validated
+against these models, so the warehouse schema follows them.
+"""
+
+from typing import Annotated
+
+import pandera.polars as pa
+import polars as pl
+
+from platform_assets.contract import ENUMS, SOURCES
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+COUNTRY_PATTERN = r"^[A-Z]{2}$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
+UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
+Money = Annotated[pl.Decimal, 18, 2]
+
+
+def _id(**kwargs: object) -> object:
+    return pa.Field(nullable=False, metadata={"normalize": "identifier"}, **kwargs)
+
+
+def _optional(kind: str, **kwargs: object) -> object:
+    metadata = {"normalize": kind} | kwargs.pop("metadata", {})  # type: ignore[operator]
+    return pa.Field(nullable=True, metadata=metadata, **kwargs)
+
+
+def _enum(name: str, *, nullable: bool) -> object:
+    return pa.Field(
+        nullable=nullable, isin=list(ENUMS[name]), metadata={"normalize": "enum", "enum": name}
+    )
+
+
+class CleanedTable(pa.DataFrameModel):
+    """Lineage every cleaned row carries back to its landing file and line."""
+
+    # Aliases: pandera ignores attributes that start with an underscore.
+    partition_date: pl.Date = pa.Field(nullable=False, alias="_partition_date")
+    source_file: str = pa.Field(nullable=False, alias="_source_file")
+    row_number: pl.Int64 = pa.Field(nullable=False, ge=1, alias="_row_number")
+
+    class Config:
+        strict = True
+        unique = ["_source_file", "_row_number"]
+
+
+class PersonFields(CleanedTable):
+    first_name: str = _optional("name")
+    last_name: str = _optional("name")
+    email: str = _optional("email", str_matches=EMAIL_PATTERN)
+    phone: str = _optional("phone", str_matches=E164_PATTERN, metadata={"region_from": "country"})
+    date_of_birth: pl.Date = _optional("date", metadata={"plausible": "birth_date"})
+    street_address: str = _optional("text")
+    city: str = _optional("name")
+    postcode: str = _optional("postcode")
+    region: str = _optional("text")
+    country: str = _optional("country", str_matches=COUNTRY_PATTERN)
+    created_at: UtcTimestamp = _optional("timestamp")
+    updated_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+
+
+class CrmContacts(PersonFields):
+    """One row per CRM contact: the latest version landed that day."""
+
+    contact_id: str = _id()
+
+    class Config:
+        unique = ["contact_id"]
+
+
+class ShopCustomers(PersonFields):
+    """One row per e-commerce account: the latest version landed that day."""
+
+    customer_id: str = _id()
+
+    class Config:
+        unique = ["customer_id"]
+
+
+class Orders(CleanedTable):
+    """One row per order line (order_id, line_number), as last landed that day."""
+
+    order_id: str = _id()
+    line_number: pl.Int64 = pa.Field(nullable=False, ge=1, metadata={"normalize": "integer"})
+    customer_id: str = _id()
+    ordered_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+    status: str = _enum("order_status", nullable=True)
+    sku: str = _id()
+    quantity: pl.Int64 = _optional("integer", gt=0)
+    unit_price: Money = _optional("decimal", ge=0)
+    currency: str = _optional("currency", str_matches=CURRENCY_PATTERN)
+
+    class Config:
+        unique = ["order_id", "line_number"]
+
+
+class Products(CleanedTable):
+    """One row per catalog item (sku): the latest version landed that day."""
+
+    sku: str = _id()
+    name: str = _optional("text")
+    category: str = _optional("text")
+    brand: str = _optional("text")
+    price: Money = _optional("decimal", ge=0, metadata={"plausible": "non_negative"})
+    currency: str = _optional("currency", str_matches=CURRENCY_PATTERN)
+    updated_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+
+    class Config:
+        unique = ["sku"]
+
+
+class WebEvents(CleanedTable):
+    """One row per tracked web event (event_id), first delivery kept."""
+
+    event_id: str = _id()
+    occurred_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+    anonymous_id: str = _optional("identifier")
+    user_id: str = _optional("identifier")
+    email: str = _optional("email", str_matches=EMAIL_PATTERN)
+    event_type: str = _enum("web_event_type", nullable=False)
+    url: str = _optional("text")
+    sku: str = _optional("identifier")
+    quantity: pl.Int64 = _optional("integer")
+    price: Money = _optional("decimal")
+    utm_source: str = _optional("label")
+    utm_campaign: str = _optional("identifier")
+    device_type: str = _enum("device_type", nullable=True)
+
+    class Config:
+        unique = ["event_id"]
+
+
+class SupportTickets(CleanedTable):
+    """One row per support ticket: the latest version landed that day."""
+
+    ticket_id: str = _id()
+    opened_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+    closed_at: UtcTimestamp = _optional("timestamp")
+    requester_email: str = _optional("email", str_matches=EMAIL_PATTERN)
+    requester_name: str = _optional("name")
+    requester_phone: str = _optional("phone", str_matches=E164_PATTERN)
+    channel: str = _enum("ticket_channel", nullable=True)
+    category: str = _optional("label")
+    status: str = _enum("ticket_status", nullable=True)
+    priority: str = _enum("ticket_priority", nullable=True)
+    csat_score: pl.Int64 = _optional(
+        "integer", ge=1, le=5, metadata={"plausible": "csat_score"}
+    )
+    updated_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+
+    class Config:
+        unique = ["ticket_id"]
+
+
+class EmailEvents(CleanedTable):
+    """One row per email-platform event (event_id), first delivery kept."""
+
+    event_id: str = _id()
+    occurred_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+    email: str = pa.Field(
+        nullable=False, str_matches=EMAIL_PATTERN, metadata={"normalize": "email"}
+    )
+    campaign_id: str = _optional("identifier")
+    event_type: str = _enum("email_event_type", nullable=False)
+    url: str = _optional("text")
+
+    class Config:
+        unique = ["event_id"]
+
+
+class Consent(CleanedTable):
+    """One row per distinct consent statement (subject, purpose, status, time)."""
+
+    subject_email: str = pa.Field(
+        nullable=False, str_matches=EMAIL_PATTERN, metadata={"normalize": "email"}
+    )
+    purpose: str = pa.Field(nullable=False, metadata={"normalize": "label"})
+    status: str = _enum("consent_status", nullable=False)
+    recorded_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+    source: str = _optional("label")
+
+    class Config:
+        unique = ["subject_email", "purpose", "status", "recorded_at"]
+
+
+MODELS: dict[str, type[CleanedTable]] = {
+    "crm_contacts": CrmContacts,
+    "shop_customers": ShopCustomers,
+    "orders": Orders,
+    "products": Products,
+    "web_events": WebEvents,
+    "support_tickets": SupportTickets,
+    "email_events": EmailEvents,
+    "consent": Consent,
+}
+
+
+LINEAGE_COLUMNS = ("_partition_date", "_source_file", "_row_number")
+
+
+def cleaned_columns(source: str) -> list[str]:
+    """Contract columns in contract order, lineage last: the column order of the table."""
+    columns = list(MODELS[source].to_schema().columns)
+    ordered = [c for c in SOURCES[source].columns if c in columns] + list(LINEAGE_COLUMNS)
+    if sorted(ordered) != sorted(columns):
+        raise ValueError(f"model of {source} does not cover its contract: {ordered} vs {columns}")
+    return ordered
+
+
+def quarantine_schema() -> pa.DataFrameSchema:
+    """Row-level quarantine: the whole raw row, the rules it failed, where it came from."""
+    return pa.DataFrameSchema(
+        {
+            "_partition_date": pa.Column(pl.Date, nullable=False),
+            "_source_file": pa.Column(pl.Utf8, nullable=False),
+            "_row_number": pa.Column(pl.Int64, nullable=False),
+            "failed_rules": pa.Column(pl.Utf8, nullable=False),
+            "original_record": pa.Column(pl.Utf8, nullable=False),
+        },
+        strict=True,
+        unique=["_source_file", "_row_number"],
+    )

@@ -1,0 +1,195 @@
+"""`cdp`: the platform's command line (generate demo data, materialize days, summarize)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+from platform_assets.settings import DEFAULT_START_DATE
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write seeded demo data to the landing zone")
+    generate.add_argument("--people", type=int, default=3000)
+    generate.add_argument("--days", type=int, default=14)
+    generate.add_argument(
+        "--start",
+        type=_date,
+        default=None,
+        help="first day (default: CDP_START_DATE, else %s)" % DEFAULT_START_DATE,
+    )
+    generate.add_argument("--seed", type=int, default=42)
+    generate.add_argument("--bad-rate", type=float, default=0.01, help="share of defective rows")
+    generate.add_argument("--landing-dir", type=Path, default=None, help="default: CDP_LANDING_DIR")
+    generate.add_argument(
+        "--truth-dir", type=Path, default=None, help="ground truth (default: data/ground_truth)"
+    )
+    generate.add_argument("--no-progress", action="store_true")
+
+    run = commands.add_parser("run", help="materialize assets day by day, in process")
+    run.add_argument("--start", type=_date, help="first day (default: first landed day)")
+    run.add_argument("--end", type=_date, help="last day, inclusive (default: last landed day)")
+    run.add_argument(
+        "--select",
+        default="*",
+        help='Dagster asset selection, e.g. "group:raw", "key:cleaned/orders" (default: all)',
+    )
+
+    commands.add_parser("summary", help="row counts of every table in the warehouse")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "generate":
+        return _generate(arguments)
+    if arguments.command == "run":
+        return _run(arguments)
+    return _summary()
+
+
+def _generate(arguments: argparse.Namespace) -> int:
+    from platform_assets.generator import GeneratorConfig, generate
+    from platform_assets.partitions import start_date
+    from resources import LandingZone
+
+    config = GeneratorConfig(
+        landing_dir=arguments.landing_dir or LandingZone().path,
+        truth_dir=arguments.truth_dir or Path("data/ground_truth").resolve(),
+        people=arguments.people,
+        days=arguments.days,
+        start_date=arguments.start or start_date(),
+        seed=arguments.seed,
+        bad_rate=arguments.bad_rate,
+        progress=not arguments.no_progress,
+    )
+    summary = generate(config)
+    print(
+        f"generated {summary.people} people over {config.days} days from {config.start_date}:"
+        f" {summary.files} files in {config.landing_dir} ({summary.seconds:.1f} s)"
+    )
+    for source, rows in sorted(summary.rows_by_source.items()):
+        print(f"  {source:<16} {rows:>10,} rows")
+    return 0
+
+
+def _landed_days() -> list[date]:
+    from platform_assets.contract import SOURCES
+    from platform_assets.partitions import partition_range
+    from resources import LandingZone
+
+    first, last = partition_range()
+    zone = LandingZone()
+    days = set()
+    for source in SOURCES:
+        for name in zone.date_folders(source):
+            try:
+                day = date.fromisoformat(name)
+            except ValueError:
+                continue
+            if first <= day <= last:
+                days.add(day)
+    return sorted(days)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from platform_assets.definitions import defs
+
+    landed = _landed_days()
+    start = arguments.start or (landed[0] if landed else None)
+    end = arguments.end or (landed[-1] if landed else None)
+    if start is None or end is None:
+        print("nothing to run: no landed files in the partition range; pass --start and --end")
+        return 1
+    if end < start:
+        print(f"--end {end} is before --start {start}")
+        return 2
+    selection = dg.AssetSelection.from_string(arguments.select)
+    assets = list(defs.assets or [])
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+    failed_days = []
+    for index, day in enumerate(days, start=1):
+        began = time.monotonic()
+        result = dg.materialize(
+            assets,
+            partition_key=day.isoformat(),
+            selection=selection,
+            resources=defs.resources,
+            instance=instance,
+            raise_on_error=False,
+            tags={"cdp/command": "run"},
+        )
+        materialized = len(result.get_asset_materialization_events())
+        failed_checks = [
+            evaluation
+            for evaluation in result.get_asset_check_evaluations()
+            if not evaluation.passed
+        ]
+        errors = [e for e in failed_checks if e.severity.value == "ERROR"]
+        status = "ok" if result.success and not errors else "FAILED"
+        print(
+            f"[{index}/{len(days)}] {day}: {status}, {materialized} assets materialized,"
+            f" {len(failed_checks)} check(s) failed ({len(errors)} error)"
+            f" in {time.monotonic() - began:.1f} s",
+            flush=True,
+        )
+        for evaluation in failed_checks:
+            print(
+                f"    {evaluation.severity.value.lower():<5} {evaluation.asset_key.to_user_string()}"
+                f" {evaluation.check_name}: {evaluation.description}"
+            )
+        if not result.success:
+            for event in result.all_events:
+                if event.is_step_failure and event.step_failure_data:
+                    print(f"    step {event.step_key}: {event.step_failure_data.error.message}")
+        if status != "ok":
+            failed_days.append(day)
+    if failed_days:
+        print(f"{len(failed_days)} day(s) failed: {', '.join(map(str, failed_days))}")
+        return 1
+    return 0
+
+
+def _summary() -> int:
+    from resources import Warehouse
+
+    warehouse = Warehouse()
+    if not warehouse.path.exists():
+        print(f"no warehouse at {warehouse.path}: run `cdp run` first")
+        return 1
+    tables = warehouse.query(
+        "select table_schema, table_name, estimated_size from duckdb_tables()"
+        " order by table_schema, table_name"
+    )
+    print(f"warehouse {warehouse.path}")
+    current = None
+    for row in tables.to_dicts():
+        if row["table_schema"] != current:
+            current = row["table_schema"]
+            print(f"  {current}")
+        count = warehouse.query(f'select count(*) as n from "{current}"."{row["table_name"]}"')
+        print(f"    {row['table_name']:<34} {count['n'][0]:>10,} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
