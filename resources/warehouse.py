@@ -56,6 +56,10 @@ class Warehouse(dg.ConfigurableResource):
         with self.connection() as connection:
             return connection.execute(sql, parameters or []).pl()
 
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> None:
+        with self.connection() as connection:
+            connection.execute(sql, parameters or [])
+
     def table_exists(self, table: str) -> bool:
         schema, name = table.split(".")
         found = self.query(

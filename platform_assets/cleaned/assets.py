@@ -99,8 +99,8 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 "quarantine_rules": dg.MetadataValue.json(_rule_counts(result.quarantined)),
                 "value_rules": dg.MetadataValue.json(
                     {
-                        f"{r['column']}:{r['rule']}": r["len"]
-                        for r in result.value_issues.group_by("column", "rule").len().to_dicts()
+                        f"{r['column_name']}:{r['rule']}": r["len"]
+                        for r in result.value_issues.group_by("column_name", "rule").len().to_dicts()
                     }
                 ),
             },

@@ -260,7 +260,7 @@ def _canonical_date(text: pl.Expr) -> pl.Expr:
 
 
 def _epoch_micros(text: pl.Expr, pattern: str, digits: int) -> pl.Expr:
-    """Microseconds since the epoch from an epoch number with `digits` fractional digits/unit."""
+    """Microseconds since the epoch; `digits` is log10 of microseconds per unit of `pattern`."""
     parts = text.str.extract_groups(pattern)
     whole = parts.struct.field("int").cast(pl.Int64, strict=False)
     # The fraction is read as an integer rather than a float, so no rounding error.
@@ -274,7 +274,7 @@ def _timestamp(text: pl.Expr) -> pl.Expr:
     parsed = canonical.str.to_datetime(_CANONICAL_FORMAT, time_unit="us", strict=False)
     micros = pl.coalesce(
         _epoch_micros(text, _EPOCH_SECONDS, 6),
-        _epoch_micros(text, _EPOCH_MILLIS, 3) * 1_000,
+        _epoch_micros(text, _EPOCH_MILLIS, 3),
     )
     epoch = pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
     return pl.coalesce(parsed.dt.convert_time_zone("UTC").cast(utc), epoch.cast(utc))

@@ -34,7 +34,7 @@ VALUE_ISSUE_SCHEMA = {
     "_partition_date": pl.Date,
     "_source_file": pl.Utf8,
     "_row_number": pl.Int64,
-    "column": pl.Utf8,
+    "column_name": pl.Utf8,
     "original_value": pl.Utf8,
     "rule": pl.Utf8,
 }
@@ -211,7 +211,7 @@ def clean_partition(source: str, raw: pl.DataFrame, as_of: datetime) -> CleanRes
         pl.DataFrame(
             [
                 *lineage,
-                pl.Series("column", [column] * raw.height, pl.Utf8),
+                pl.Series("column_name", [column] * raw.height, pl.Utf8),
                 raw[column].alias("original_value"),
                 errors[column].alias("rule"),
             ]
@@ -227,6 +227,6 @@ def clean_partition(source: str, raw: pl.DataFrame, as_of: datetime) -> CleanRes
     return CleanResult(
         cleaned=cleaned,
         quarantined=quarantined,
-        value_issues=value_issues.sort(["_source_file", "_row_number", "column"]),
+        value_issues=value_issues.sort(["_source_file", "_row_number", "column_name"]),
         superseded=superseded,
     )

@@ -27,6 +27,7 @@ from resources.landing_zone import file_sha256
 LAYER = "raw"
 LANDED_FILES_TABLE = "raw.landed_files"
 REJECTED_LINES_TABLE = "raw.rejected_lines"
+REJECTED_FILES_VIEW = "raw.rejected_files"
 
 CHECKS = {
     "files_readable": "Every file of the day could be read; a rejected file is named with its reason.",
@@ -95,6 +96,10 @@ def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
                     REJECTED_LINES_TABLE, load.rejected_lines, where | {"source": contract.name}
                 ),
             ]
+        )
+        warehouse.execute(
+            f"create or replace view {REJECTED_FILES_VIEW} as"
+            f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
         )
         if not files:
             context.log.info(f"No {contract.name} files landed for {partition_date}: empty partition")

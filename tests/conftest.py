@@ -1,0 +1,88 @@
+"""Shared fixtures: a real DuckDB file and a real landing zone under each test's tmp_path."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from platform_assets.definitions import defs
+from resources import LandingZone, Warehouse
+
+DAY = "2026-11-02"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    return Warehouse(database=str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture
+def landing_zone(tmp_path: Path) -> LandingZone:
+    return LandingZone(root=str(tmp_path / "landing"))
+
+
+LandFile = Callable[..., Path]
+
+
+@pytest.fixture
+def land(landing_zone: LandingZone) -> LandFile:
+    """Write a landing file: bytes as given, or CSV/JSONL built from rows."""
+
+    def write(
+        source: str,
+        name: str,
+        content: bytes | str | None = None,
+        *,
+        rows: Iterable[dict[str, object]] | None = None,
+        day: str = DAY,
+    ) -> Path:
+        path = landing_zone.path / source / day / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rows is not None:
+            content = _serialize(name, list(rows))
+        data = content.encode() if isinstance(content, str) else (content or b"")
+        if name.endswith(".gz") and rows is not None:
+            data = gzip.compress(data)
+        path.write_bytes(data)
+        return path
+
+    return write
+
+
+def _serialize(name: str, rows: list[dict[str, object]]) -> str:
+    if ".jsonl" in name:
+        return "".join(json.dumps(row) + "\n" for row in rows)
+    header = list(rows[0])
+    lines = [",".join(header)] + [",".join(str(row.get(c) or "") for c in header) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+MaterializeDay = Callable[..., dg.ExecuteInProcessResult]
+
+
+@pytest.fixture
+def materialize_day(warehouse: Warehouse, landing_zone: LandingZone) -> MaterializeDay:
+    """Materialize a selection of the real asset graph for one day, in process."""
+
+    def run(selection: str, day: str = DAY, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            list(defs.assets or []),
+            partition_key=day,
+            selection=dg.AssetSelection.from_string(selection),
+            resources={"warehouse": warehouse, "landing_zone": landing_zone},
+            raise_on_error=raise_on_error,
+        )
+
+    return run
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {
+        (evaluation.asset_key.to_user_string(), evaluation.check_name): evaluation
+        for evaluation in result.get_asset_check_evaluations()
+    }
