@@ -1,0 +1,58 @@
+"""The landing-zone sensor against a real landing folder and a real (ephemeral) instance."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import dagster as dg
+
+from sensors.landing import changed_partitions, landing_zone_sensor
+from tests.conftest import DAY, LandFile
+
+
+def _evaluate(landing_zone, cursor: str | None) -> dg.SensorResult:
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            cursor=cursor, instance=instance, resources={"landing_zone": landing_zone}
+        )
+        return landing_zone_sensor(context)
+
+
+def test_changed_partitions_compares_fingerprints() -> None:
+    assert changed_partitions({"a/d1": "x", "b/d1": "y"}, {"a/d1": "x", "b/d1": "old"}) == [("b", "d1")]
+
+
+def test_new_file_requests_its_raw_partition_once(land: LandFile, landing_zone) -> None:
+    land("orders", "a.csv", "order_id\n")
+    first = _evaluate(landing_zone, None)
+    assert [(r.partition_key, r.asset_selection) for r in first.run_requests] == [
+        (DAY, [dg.AssetKey(["raw", "orders"])])
+    ]
+    again = _evaluate(landing_zone, first.cursor)
+    assert again.run_requests == []
+    assert json.loads(again.cursor) == json.loads(first.cursor)
+
+
+def test_late_file_requests_the_partition_again(land: LandFile, landing_zone) -> None:
+    land("orders", "a.csv", "order_id\n")
+    first = _evaluate(landing_zone, None)
+    land("orders", "b.csv", "order_id\n")
+    late = _evaluate(landing_zone, first.cursor)
+    assert [r.partition_key for r in late.run_requests] == [DAY]
+    assert late.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_removed_day_is_reloaded_so_its_rows_leave(land: LandFile, landing_zone) -> None:
+    path = land("orders", "a.csv", "order_id\n")
+    first = _evaluate(landing_zone, None)
+    os.remove(path)
+    path.parent.rmdir()
+    gone = _evaluate(landing_zone, first.cursor)
+    assert [r.partition_key for r in gone.run_requests] == [DAY]
+    assert json.loads(gone.cursor) == {}
+
+
+def test_folder_outside_the_partition_range_requests_nothing(land: LandFile, landing_zone) -> None:
+    land("orders", "a.csv", "order_id\n", day="2019-05-01")
+    assert _evaluate(landing_zone, None).run_requests == []
