@@ -244,7 +244,9 @@ def _iso_micros(text: pl.Expr) -> pl.Expr:
     second = pl.when(has_seconds).then(_digits(rest, 1, 2)).otherwise(0)
     tail = pl.when(has_seconds).then(rest.str.slice(3)).otherwise(rest)  # ".ffffff+HH:MM"
     zone = tail.str.strip_chars_start(".,0123456789")
-    fraction = tail.str.slice(1, (tail.str.len_bytes() - zone.str.len_bytes() - 1).clip(0))
+    # Lengths are unsigned: subtract in Int64 so that "no fraction" is 0, not a wrap-around.
+    fraction_length = tail.str.len_bytes().cast(pl.Int64) - zone.str.len_bytes() - 1
+    fraction = tail.str.slice(1, fraction_length.clip(0))
     zone = zone.str.strip_chars_start().str.replace(":", "", literal=True)  # "+HHMM", "Z", ""
     sign = pl.when(zone.str.starts_with("-")).then(-1).otherwise(1)
     zone_hour, zone_minute = _digits(zone, 1, 2), _digits(zone, 3, 2).fill_null(0)
