@@ -27,66 +27,55 @@ class Normalized(NamedTuple):
 
 
 _CACHE_SIZE = 2**18
-_RAW = "raw"
 
 # --------------------------------------------------------------------------------------------
 # Shared plumbing
 # --------------------------------------------------------------------------------------------
 
 
-def _as_utf8(values: pl.Series) -> pl.Series:
+def _present(values: pl.Series) -> pl.Series:
+    """The input as trimmed strings, with empty and whitespace-only values as null."""
     # An all-empty landed column can arrive as pl.Null; a JSON column as numbers.
-    return values if values.dtype == pl.String else values.cast(pl.String)
-
-
-def _trimmed() -> pl.Expr:
-    """The raw column trimmed, with empty strings as null."""
-    trimmed = pl.col(_RAW).str.strip_chars()
-    return pl.when(trimmed.str.len_bytes() > 0).then(trimmed)
+    text = values if values.dtype == pl.String else values.cast(pl.String)
+    text = text.str.strip_chars()
+    return text.set(text.str.len_bytes() == 0, None)
 
 
 def _normalize(
-    values: pl.Series,
-    value: Callable[[pl.Expr], pl.Expr],
-    rule: str | None,
+    values: pl.Series, convert: Callable[[pl.Series], pl.Series], rule: str | None
 ) -> Normalized:
-    """Apply `value` to the trimmed non-empty inputs and flag those it turned into null."""
-    raw = _as_utf8(values)
-    out = raw.to_frame(_RAW).select(
-        _trimmed().alias("present"),
-    )
-    out = out.with_columns(value(pl.col("present")).alias("value"))
-    error = (
-        pl.when(pl.col("present").is_not_null() & pl.col("value").is_null()).then(pl.lit(rule))
-        if rule is not None
-        else pl.lit(None)
-    )
-    out = out.select(pl.col("value"), error.cast(pl.String).alias("error"))
+    """Apply `convert` to the present values and flag those it turned into null with `rule`."""
+    text = _present(values)
+    converted = convert(text)
+    if rule is None:
+        errors = pl.repeat(None, len(values), dtype=pl.String, eager=True)
+    else:
+        invalid = text.is_not_null() & converted.is_null()
+        errors = pl.select(pl.when(pl.lit(invalid)).then(pl.lit(rule))).to_series()
     return Normalized(
-        values=out.get_column("value").alias(values.name),
-        errors=out.get_column("error").alias(f"{values.name}_error"),
+        values=converted.alias(values.name), errors=errors.alias(f"{values.name}_error")
     )
 
 
 def _map_distinct(
     values: pl.Series,
-    prepare: Callable[[pl.Expr], pl.Expr],
+    prepare: Callable[[pl.Series], pl.Series],
     convert: Callable[[str], str | None],
     rule: str,
 ) -> Normalized:
     """Run `convert` once per distinct prepared value and map the results back."""
-    keys = _as_utf8(values).to_frame(_RAW).select(prepare(_trimmed())).to_series()
-    distinct = keys.drop_nulls().unique()
-    results = pl.Series([convert(key) for key in distinct.to_list()], dtype=pl.String)
 
-    def lookup(_: pl.Expr) -> pl.Expr:
-        return pl.lit(keys).replace_strict(distinct, results, default=None, return_dtype=pl.String)
+    def convert_all(text: pl.Series) -> pl.Series:
+        keys = prepare(text)
+        distinct = keys.drop_nulls().unique()
+        results = pl.Series([convert(key) for key in distinct.to_list()], dtype=pl.String)
+        return keys.replace_strict(distinct, results, default=None, return_dtype=pl.String)
 
-    return _normalize(values, lookup, rule)
+    return _normalize(values, convert_all, rule)
 
 
-def _collapse_whitespace(expr: pl.Expr) -> pl.Expr:
-    return expr.str.replace_all(r"\s+", " ").str.strip_chars(" ")
+def _collapse_whitespace(text: pl.Series) -> pl.Series:
+    return text.str.replace_all(r"\s+", " ").str.strip_chars(" ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,7 +94,7 @@ def _email(text: str) -> str | None:
 
 def normalize_email(values: pl.Series) -> Normalized:
     """Lower-cased email address in email-validator's normalized form; rule `invalid_email`."""
-    return _map_distinct(values, lambda e: e.str.to_lowercase(), _email, "invalid_email")
+    return _map_distinct(values, lambda text: text.str.to_lowercase(), _email, "invalid_email")
 
 
 # Regions only matter for numbers without an international prefix; this key shares the parse of
@@ -117,8 +106,8 @@ _ANY_REGION = "ZZ"
 def _phone(text: str, region: str) -> str | None:
     candidates = [text]
     if text.startswith("00"):
-        # `00` is the international prefix almost everywhere but not in the row's region
-        # (e.g. North America dials 011), and no national number starts with it.
+        # `00` is the international prefix almost everywhere, though not in every region (North
+        # America dials 011), and no national number starts with it.
         candidates.append("+" + text[2:])
     for candidate in candidates:
         try:
@@ -138,28 +127,27 @@ def _phone_key(key: str) -> str | None:
 def normalize_phone(
     values: pl.Series, regions: pl.Series | None, default_region: str
 ) -> Normalized:
-    """E.164 phone number; national numbers read in the row's region, else `default_region`.
+    """E.164 phone number; rule `invalid_phone`.
 
-    Rule `invalid_phone`. A region that is not an ISO alpha-2 code phonenumbers knows falls back
-    to `default_region`.
+    National numbers are read in the row's `regions` value, or `default_region` where that is
+    null or not an ISO alpha-2 code phonenumbers knows.
     """
     default = default_region.strip().upper()
-    if default not in phonenumbers.SUPPORTED_REGIONS and default != _ANY_REGION:
+    if default not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(f"unknown default_region {default_region!r}")
     if regions is None:
-        region = pl.lit(default)
+        region = pl.repeat(default, len(values), dtype=pl.String, eager=True)
     else:
         if len(regions) != len(values):
             raise ValueError("regions must have the same length as values")
-        row = pl.lit(_as_utf8(regions)).str.strip_chars().str.to_uppercase()
-        region = pl.when(row.is_in(sorted(phonenumbers.SUPPORTED_REGIONS))).then(row)
-        region = region.otherwise(pl.lit(default))
+        region = _present(regions).str.to_uppercase().fill_null(default)
+        region = region.set(~region.is_in(sorted(phonenumbers.SUPPORTED_REGIONS)), default)
 
-    def prepare(text: pl.Expr) -> pl.Expr:
-        # Layout characters carry no meaning to phonenumbers; dropping them merges more rows.
+    def prepare(text: pl.Series) -> pl.Series:
+        # Layout characters mean nothing to phonenumbers; dropping them merges more rows.
         compact = text.str.replace_all(r"[\s\-()]+", "")
-        key_region = pl.when(compact.str.starts_with("+")).then(pl.lit(_ANY_REGION))
-        return pl.concat_str([key_region.otherwise(region), pl.lit("|"), compact])
+        key_region = region.set(compact.str.starts_with("+"), _ANY_REGION)
+        return key_region + "|" + compact
 
     return _map_distinct(values, prepare, _phone_key, "invalid_phone")
 
@@ -174,16 +162,15 @@ _HYPHENS = r"[\u2010\u2011\u2012\u2013\u2212]"
 _WORD_BREAK = "\x00"
 
 
-def _name(text: pl.Expr) -> pl.Expr:
+def _name(text: pl.Series) -> pl.Series:
     # Dropping control characters also keeps _WORD_BREAK free for our use.
     cleaned = text.str.normalize("NFKC").str.replace_all(r"[\p{Cc}&&[^\s]]", "")
     cleaned = _collapse_whitespace(cleaned)
     cleaned = cleaned.str.replace_all(_APOSTROPHES, "'").str.replace_all(_HYPHENS, "-")
-    lower = cleaned.str.to_lowercase()
-    # `mcdonald` -> `McDonald`: a temporary break makes title-casing capitalise the D.
-    marked = lower.str.replace_all(r"\bmc(\p{L})", f"mc{_WORD_BREAK}$1")
+    # `mcdonald` -> `McDonald`: a temporary word break makes title-casing capitalise the D.
+    marked = cleaned.str.to_lowercase().str.replace_all(r"\bmc(\p{L})", f"mc{_WORD_BREAK}$1")
     titled = marked.str.to_titlecase().str.replace_all(_WORD_BREAK, "", literal=True)
-    return pl.when(cleaned.str.contains(r"\p{L}")).then(titled)
+    return titled.set(~cleaned.str.contains(r"\p{L}"), None)
 
 
 def normalize_name(values: pl.Series) -> Normalized:
@@ -193,21 +180,22 @@ def normalize_name(values: pl.Series) -> Normalized:
 
 def normalize_text(values: pl.Series) -> Normalized:
     """Free text: NFC, trimmed, whitespace runs collapsed to one space; never errors."""
-    return _normalize(values, lambda t: _collapse_whitespace(t.str.normalize("NFC")), None)
+    return _normalize(values, lambda text: _collapse_whitespace(text.str.normalize("NFC")), None)
 
 
 def normalize_identifier(values: pl.Series) -> Normalized:
     """Opaque identifier, trimmed and otherwise kept as given; never errors."""
-    return _normalize(values, lambda t: t, None)
+    return _normalize(values, lambda text: text, None)
 
 
 # --------------------------------------------------------------------------------------------
 # Timestamps and dates
 # --------------------------------------------------------------------------------------------
 
-# Parsing is done with fixed-position slices and integer arithmetic rather than regex captures
-# or chrono format strings: both cost several times more per row, and this runs on every web
-# event. Regexes are only used as whole-string shape checks, which compile to a fast DFA.
+# Parsing uses fixed-position slices and integer arithmetic rather than regex captures or chrono
+# format strings, which cost several times more per row on millions of web events. Regexes only
+# check a whole value's shape, which runs as a fast DFA. Steps are materialised one after the
+# other because polars does not share repeated sub-expressions inside a single expression.
 _ISO_SHAPE = (
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
     r"\s*(?:[Zz]|(?i:utc)|[+-]\d{2}(?::?\d{2})?)?$"
@@ -229,39 +217,61 @@ def _digits(text: pl.Expr, offset: int, length: int) -> pl.Expr:
 
 
 def _fraction_micros(digits: pl.Expr, per_unit: int) -> pl.Expr:
-    """Microseconds in a fraction of a unit worth `per_unit` microseconds, read exactly."""
+    """Microseconds in the decimal fraction `digits` of a unit of `per_unit` microseconds."""
     width = len(str(per_unit)) - 1
     micros = digits.str.slice(0, width).str.pad_end(width, "0").cast(pl.Int64, strict=False)
     return micros.fill_null(0)
 
 
-def _iso_micros(text: pl.Expr) -> pl.Expr:
-    """Microseconds since the epoch of an ISO 8601 instant, else null."""
-    date = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-    hour, minute = _digits(text, 11, 2), _digits(text, 14, 2)
-    rest = text.str.slice(16)  # ":SS.ffffff+HH:MM", ":SS", "Z", "" ...
-    has_seconds = rest.str.starts_with(":")
-    second = pl.when(has_seconds).then(_digits(rest, 1, 2)).otherwise(0)
-    tail = pl.when(has_seconds).then(rest.str.slice(3)).otherwise(rest)  # ".ffffff+HH:MM"
-    zone = tail.str.strip_chars_start(".,0123456789")
-    # Lengths are unsigned: subtract in Int64 so that "no fraction" is 0, not a wrap-around.
-    fraction_length = tail.str.len_bytes().cast(pl.Int64) - zone.str.len_bytes() - 1
-    fraction = tail.str.slice(1, fraction_length.clip(0))
-    zone = zone.str.strip_chars_start().str.replace(":", "", literal=True)  # "+HHMM", "Z", ""
-    sign = pl.when(zone.str.starts_with("-")).then(-1).otherwise(1)
-    zone_hour, zone_minute = _digits(zone, 1, 2), _digits(zone, 3, 2).fill_null(0)
-    is_utc = ~(zone.str.starts_with("+") | zone.str.starts_with("-"))  # "", "Z", "UTC"
-    offset = pl.when(is_utc).then(0).otherwise(sign * (zone_hour * 60 + zone_minute))
+def _iso_micros(text: pl.Series) -> pl.Series:
+    """Microseconds since the epoch of ISO 8601 instants, else null."""
+    t, rest, tail, zone = pl.col("t"), pl.col("rest"), pl.col("tail"), pl.col("zone")
+    frame = (
+        text.to_frame("t")
+        .with_columns(
+            shape=t.str.contains(_ISO_SHAPE),
+            day=t.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Int64),
+            hour=_digits(t, 11, 2),
+            minute=_digits(t, 14, 2),
+            rest=t.str.slice(16),  # ":SS.ffffff+HH:MM", ":SS", "Z", "" ...
+        )
+        .with_columns(has_seconds=rest.str.starts_with(":"))
+        .with_columns(
+            second=pl.when("has_seconds").then(_digits(rest, 1, 2)).otherwise(0),
+            tail=pl.when("has_seconds").then(rest.str.slice(3)).otherwise(rest),
+        )
+        .with_columns(zone=tail.str.strip_chars_start(".,0123456789"))
+        .with_columns(
+            # Lengths are unsigned: subtract in Int64 so that no fraction is 0, not a wrap-around.
+            fraction=tail.str.slice(
+                1, (tail.str.len_bytes().cast(pl.Int64) - zone.str.len_bytes() - 1).clip(0)
+            ),
+            zone=zone.str.strip_chars_start().str.replace(":", "", literal=True),  # "+HHMM", "Z"
+        )
+        .with_columns(
+            is_utc=~(zone.str.starts_with("+") | zone.str.starts_with("-")),  # "", "Z", "UTC"
+            sign=pl.when(zone.str.starts_with("-")).then(-1).otherwise(1),
+            zone_hour=_digits(zone, 1, 2),
+            zone_minute=_digits(zone, 3, 2).fill_null(0),
+        )
+    )
+    hour, minute, second = pl.col("hour"), pl.col("minute"), pl.col("second")
+    zone_hour, zone_minute, is_utc = pl.col("zone_hour"), pl.col("zone_minute"), pl.col("is_utc")
+    offset = pl.when(is_utc).then(0).otherwise(pl.col("sign") * (zone_hour * 60 + zone_minute))
     valid = (
-        text.str.contains(_ISO_SHAPE)
+        pl.col("shape")
         & (hour < 24)
         & (minute < 60)
         & (second < 60)
         & (is_utc | ((zone_hour < 24) & (zone_minute < 60)))
     )
     seconds = (hour * 60 + minute - offset) * 60 + second
-    micros = date.cast(pl.Int64) * _MICROS_PER_DAY + seconds * _MICROS_PER_SECOND
-    return pl.when(valid).then(micros + _fraction_micros(fraction, _MICROS_PER_SECOND))
+    micros = (
+        pl.col("day") * _MICROS_PER_DAY
+        + seconds * _MICROS_PER_SECOND
+        + _fraction_micros(pl.col("fraction"), _MICROS_PER_SECOND)
+    )
+    return frame.select(pl.when(valid).then(micros)).to_series()
 
 
 def _date_only(text: pl.Expr) -> pl.Expr:
@@ -275,7 +285,7 @@ def _date_only(text: pl.Expr) -> pl.Expr:
 
 
 def _epoch_micros(text: pl.Expr, shape: str, per_unit: int) -> pl.Expr:
-    """Microseconds since the epoch of a number of units worth `per_unit` microseconds."""
+    """Microseconds since the epoch of a decimal number of units of `per_unit` microseconds."""
     point = text.str.find(".", literal=True)
     whole = pl.when(point.is_null()).then(text).otherwise(text.str.head(point))
     fraction = text.str.slice(point + 1)  # null when there is no point
@@ -283,22 +293,26 @@ def _epoch_micros(text: pl.Expr, shape: str, per_unit: int) -> pl.Expr:
     return pl.when(text.str.contains(shape)).then(micros)
 
 
-def _timestamp(text: pl.Expr) -> pl.Expr:
-    micros = pl.coalesce(
-        _iso_micros(text),
-        _date_only(text).cast(pl.Int64) * _MICROS_PER_DAY,
-        _epoch_micros(text, _EPOCH_SECONDS, _MICROS_PER_SECOND),
-        _epoch_micros(text, _EPOCH_MILLIS, 1_000),
+def _timestamp(text: pl.Series) -> pl.Series:
+    t = pl.col("t")
+    micros = text.to_frame("t").select(
+        pl.coalesce(
+            pl.lit(_iso_micros(text)),
+            _date_only(t).cast(pl.Int64) * _MICROS_PER_DAY,
+            _epoch_micros(t, _EPOCH_SECONDS, _MICROS_PER_SECOND),
+            _epoch_micros(t, _EPOCH_MILLIS, 1_000),
+        )
     )
-    return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+    return pl.from_epoch(micros.to_series(), time_unit="us").dt.replace_time_zone("UTC")
 
 
 def parse_timestamp(values: pl.Series) -> Normalized:
     """Instant as `Datetime("us", "UTC")`; offsets converted, no offset means UTC.
 
-    Accepts ISO 8601 (`T` or space, optional seconds/fraction, `Z`, `UTC`, `+HH`, `+HHMM`,
-    `+HH:MM`), epoch seconds (9-10 digits, optional decimals), epoch milliseconds (13 digits) and
-    the dates of `parse_date` at midnight UTC. Rule `unparseable_timestamp`.
+    Accepts ISO 8601 (`T` or one space, optional seconds and fraction, `Z`, `UTC`, `+HH`,
+    `+HHMM`, `+HH:MM`), epoch seconds (9-10 digits, optional decimals), epoch milliseconds
+    (13 digits, optional decimals) and the dates of `parse_date` at midnight UTC. Rule
+    `unparseable_timestamp`.
     """
     return _normalize(values, _timestamp, "unparseable_timestamp")
 
@@ -308,7 +322,7 @@ def parse_date(values: pl.Series) -> Normalized:
 
     Rule `unparseable_date`, also for impossible dates such as `31/02/1990`.
     """
-    return _normalize(values, lambda t: _timestamp(t).dt.date(), "unparseable_date")
+    return _normalize(values, lambda text: _timestamp(text).dt.date(), "unparseable_date")
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,7 +346,10 @@ def _country(text: str) -> str | None:
 
 
 def normalize_country(values: pl.Series, aliases: Mapping[str, str]) -> Normalized:
-    """ISO 3166-1 alpha-2 code from a code, name or alias (case-insensitive); `unknown_country`."""
+    """ISO 3166-1 alpha-2 code from a code, name or alias (case-insensitive); `unknown_country`.
+
+    Numeric ISO codes are not accepted.
+    """
     folded = {_lookup_key(key): target for key, target in aliases.items()}
 
     def convert(text: str) -> str | None:
@@ -352,12 +369,14 @@ def _currency(text: str) -> str | None:
 
 
 def normalize_currency(values: pl.Series) -> Normalized:
-    """ISO 4217 alpha-3 code from a code or currency name (case-insensitive); `unknown_currency`."""
+    """ISO 4217 alpha-3 code from a code or currency name (case-insensitive); `unknown_currency`.
+
+    Numeric ISO codes are not accepted.
+    """
     return _map_distinct(values, _collapse_whitespace, _currency, "unknown_currency")
 
 
-def _enum_key(text: pl.Expr) -> pl.Expr:
-    return text.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+_ENUM_SEPARATORS = r"[\s\-]+"
 
 
 def normalize_enum(
@@ -365,11 +384,12 @@ def normalize_enum(
 ) -> Normalized:
     """One of `allowed` (as pl.Utf8), after lower-casing, `_` for spaces/hyphens and `synonyms`.
 
-    Synonym keys and targets go through the same folding. Rule `unknown_value`.
+    Synonym keys and targets, and `allowed` itself, are folded the same way before comparing.
+    Rule `unknown_value`.
     """
 
     def fold(text: str) -> str:
-        return re.sub(r"[\s\-]+", "_", text.strip().lower())
+        return re.sub(_ENUM_SEPARATORS, "_", text.strip().lower())
 
     canonical = {fold(value): value for value in allowed}
     mapping = dict(canonical)
@@ -377,10 +397,11 @@ def normalize_enum(
         if fold(target) in canonical:
             mapping.setdefault(fold(source), canonical[fold(target)])
 
-    def value(text: pl.Expr) -> pl.Expr:
-        return _enum_key(text).replace_strict(mapping, default=None, return_dtype=pl.String)
+    def convert(text: pl.Series) -> pl.Series:
+        key = text.str.to_lowercase().str.replace_all(_ENUM_SEPARATORS, "_")
+        return key.replace_strict(mapping, default=None, return_dtype=pl.String)
 
-    return _normalize(values, value, "unknown_value")
+    return _normalize(values, convert, "unknown_value")
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,18 +421,18 @@ def parse_decimal(values: pl.Series, scale: int = 2) -> Normalized:
     if not 0 <= scale <= 18:
         raise ValueError(f"scale must be within 0..18, got {scale}")
 
-    def value(text: pl.Expr) -> pl.Expr:
+    def convert(text: pl.Series) -> pl.Series:
         number = text.cast(pl.Decimal(18, scale), strict=False)
-        return pl.when(text.str.contains(_DECIMAL)).then(number)
+        return number.set(~text.str.contains(_DECIMAL), None)
 
-    return _normalize(values, value, "not_a_number")
+    return _normalize(values, convert, "not_a_number")
 
 
 def parse_integer(values: pl.Series) -> Normalized:
     """`Int64` from an integer, also written with a zero fraction (`3.0`); `not_an_integer`."""
 
-    def value(text: pl.Expr) -> pl.Expr:
+    def convert(text: pl.Series) -> pl.Series:
         number = text.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
-        return pl.when(text.str.contains(_INTEGER)).then(number)
+        return number.set(~text.str.contains(_INTEGER), None)
 
-    return _normalize(values, value, "not_an_integer")
+    return _normalize(values, convert, "not_an_integer")
