@@ -170,24 +170,54 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _summary() -> int:
+    from platform_assets.contract import SOURCES
     from resources import Warehouse
 
     warehouse = Warehouse()
     if not warehouse.path.exists():
         print(f"no warehouse at {warehouse.path}: run `cdp run` first")
         return 1
-    tables = warehouse.query(
-        "select table_schema, table_name, estimated_size from duckdb_tables()"
-        " order by table_schema, table_name"
+    tables = set(
+        warehouse.query("select schema_name || '.' || table_name as t from duckdb_tables()")["t"]
     )
+
+    def count(table: str, where: str = "") -> int:
+        if table not in tables:
+            return 0
+        return int(warehouse.query(f"select count(*) as n from {table} {where}")["n"][0])
+
     print(f"warehouse {warehouse.path}")
-    current = None
-    for row in tables.to_dicts():
-        if row["table_schema"] != current:
-            current = row["table_schema"]
-            print(f"  {current}")
-        count = warehouse.query(f'select count(*) as n from "{current}"."{row["table_name"]}"')
-        print(f"    {row['table_name']:<34} {count['n'][0]:>10,} rows")
+    header = ("source", "files", "rejected", "raw rows", "bad lines", "cleaned", "quarantined",
+              "superseded", "nulled values")
+    print("  " + "".join(f"{h:>14}" if i else f"{h:<16}" for i, h in enumerate(header)))
+    for source in SOURCES:
+        where = f"where source = '{source}'"
+        row = (
+            count("raw.landed_files", where),
+            count("raw.landed_files", where + " and status = 'rejected'"),
+            count(f"raw.{source}"),
+            count("raw.rejected_lines", where),
+            count(f"cleaned.{source}"),
+            count(f"cleaned.{source}_quarantine"),
+            count(f"cleaned.{source}_superseded"),
+            count(f"cleaned.{source}_value_quarantine"),
+        )
+        print(f"  {source:<16}" + "".join(f"{value:>14,}" for value in row))
+    rules = [
+        f"select '{source}' as source, unnest(string_split(failed_rules, '; ')) as rule"
+        f" from cleaned.{source}_quarantine"
+        for source in SOURCES
+        if f"cleaned.{source}_quarantine" in tables
+    ]
+    if rules:
+        top = warehouse.query(
+            f"select source, rule, count(*) as n from ({' union all '.join(rules)})"
+            " group by all order by n desc limit 10"
+        )
+        if top.height:
+            print("  most frequent quarantine reasons:")
+            for item in top.to_dicts():
+                print(f"    {item['n']:>8,}  {item['source']}: {item['rule']}")
     return 0
 
 
