@@ -99,13 +99,26 @@ def _measure(mode: str, days: list[str], landing: Path, repeats: int) -> dict[st
     for attempt in range(repeats):
         database = OUT / f"{mode}-{attempt}.duckdb"
         database.unlink(missing_ok=True)
-        output = subprocess.run(
-            [sys.executable, __file__, "--child", mode, "--landing", str(landing),
-             "--database", str(database), *days],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip().splitlines()[-1]
+        output = (
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    mode,
+                    "--landing",
+                    str(landing),
+                    "--database",
+                    str(database),
+                    *days,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         runs.append(json.loads(output))
         database.unlink(missing_ok=True)
     seconds = statistics.median(run["seconds"] for run in runs)
@@ -134,8 +147,11 @@ def main() -> int:
     arguments = parser.parse_args()
 
     if arguments.child:
-        print(json.dumps(_child(arguments.child, arguments.child_days, arguments.landing,
-                                arguments.database)))
+        print(
+            json.dumps(
+                _child(arguments.child, arguments.child_days, arguments.landing, arguments.database)
+            )
+        )
         return 0
 
     from platform_assets.generator import GeneratorConfig, generate
@@ -154,8 +170,10 @@ def main() -> int:
                 progress=True,
             )
         )
-        print(f"generated {arguments.people} people x {arguments.days} days"
-              f" in {time.perf_counter() - began:.0f} s")
+        print(
+            f"generated {arguments.people} people x {arguments.days} days"
+            f" in {time.perf_counter() - began:.0f} s"
+        )
     all_days = [(START + timedelta(days=d)).isoformat() for d in range(arguments.days)]
     one_day = [arguments.day or all_days[min(1, len(all_days) - 1)]]
 
@@ -164,8 +182,9 @@ def main() -> int:
         floor = _measure("floor", days, landing, arguments.repeats)
         platform = _measure("platform", days, landing, arguments.repeats)
         ratio = platform["median_seconds"] / floor["median_seconds"]  # type: ignore[operator]
-        results.append({"scope": label, "floor": floor, "platform": platform,
-                        "ratio": round(ratio, 2)})
+        results.append(
+            {"scope": label, "floor": floor, "platform": platform, "ratio": round(ratio, 2)}
+        )
         print(
             f"{label:>8}: floor {floor['median_seconds']} s ({floor['rows_per_second']:,} rows/s,"
             f" {floor['peak_rss_mb']} MB) | raw+cleaned {platform['median_seconds']} s"

@@ -42,7 +42,9 @@ def volume_verdict(current_rows: int, trailing_rows: list[int]) -> Verdict:
     )
 
 
-def schema_verdict(schema: pa.DataFrameSchema | type[pa.DataFrameModel], frame: pl.DataFrame) -> Verdict:
+def schema_verdict(
+    schema: pa.DataFrameSchema | type[pa.DataFrameModel], frame: pl.DataFrame
+) -> Verdict:
     """Validate collected data (a LazyFrame would only have its schema checked)."""
     try:
         schema.validate(frame, lazy=True)

@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         "--start",
         type=_date,
         default=None,
-        help="first day (default: CDP_START_DATE, else %s)" % DEFAULT_START_DATE,
+        help=f"first day (default: CDP_START_DATE, else {DEFAULT_START_DATE})",
     )
     generate.add_argument("--seed", type=int, default=42)
     generate.add_argument("--bad-rate", type=float, default=0.01, help="share of defective rows")
@@ -154,8 +154,9 @@ def _run(arguments: argparse.Namespace) -> int:
         )
         for evaluation in failed_checks:
             print(
-                f"    {evaluation.severity.value.lower():<5} {evaluation.asset_key.to_user_string()}"
-                f" {evaluation.check_name}: {evaluation.description}"
+                f"    {evaluation.severity.value.lower():<5}"
+                f" {evaluation.asset_key.to_user_string()} {evaluation.check_name}:"
+                f" {evaluation.description}"
             )
         if not result.success:
             for event in result.all_events:
@@ -187,8 +188,17 @@ def _summary() -> int:
         return int(warehouse.query(f"select count(*) as n from {table} {where}")["n"][0])
 
     print(f"warehouse {warehouse.path}")
-    header = ("source", "files", "rejected", "raw rows", "bad lines", "cleaned", "quarantined",
-              "superseded", "nulled values")
+    header = (
+        "source",
+        "files",
+        "rejected",
+        "raw rows",
+        "bad lines",
+        "cleaned",
+        "quarantined",
+        "superseded",
+        "nulled values",
+    )
     print("  " + "".join(f"{h:>14}" if i else f"{h:<16}" for i, h in enumerate(header)))
     for source in SOURCES:
         where = f"where source = '{source}'"

@@ -1,4 +1,4 @@
-"""Resources: the only code that touches the outside world (the warehouse file, the landing zone)."""
+"""Resources: the only code that touches the outside world (warehouse file, landing zone)."""
 
 from resources.landing_zone import LandingFile, LandingZone
 from resources.warehouse import TableWrite, Warehouse

@@ -10,9 +10,7 @@ from platform_assets.raw import raw_asset_key, raw_assets
 from resources import LandingZone
 
 
-def changed_partitions(
-    current: dict[str, str], previous: dict[str, str]
-) -> list[tuple[str, str]]:
+def changed_partitions(current: dict[str, str], previous: dict[str, str]) -> list[tuple[str, str]]:
     """(source, day) pairs whose file listing differs from the one last seen."""
     return sorted(
         (tuple(entry.split("/", 1)))  # type: ignore[misc]

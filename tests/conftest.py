@@ -69,7 +69,9 @@ MaterializeDay = Callable[..., dg.ExecuteInProcessResult]
 def materialize_day(warehouse: Warehouse, landing_zone: LandingZone) -> MaterializeDay:
     """Materialize a selection of the real asset graph for one day, in process."""
 
-    def run(selection: str, day: str = DAY, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    def run(
+        selection: str, day: str = DAY, raise_on_error: bool = True
+    ) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             list(defs.assets or []),
             partition_key=day,
@@ -81,7 +83,9 @@ def materialize_day(warehouse: Warehouse, landing_zone: LandingZone) -> Material
     return run
 
 
-def check_results(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+def check_results(
+    result: dg.ExecuteInProcessResult,
+) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
     return {
         (evaluation.asset_key.to_user_string(), evaluation.check_name): evaluation
         for evaluation in result.get_asset_check_evaluations()

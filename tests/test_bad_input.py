@@ -60,13 +60,23 @@ def test_empty_file_and_header_only_load_zero_rows(
     [
         ("semicolons.csv", _email_csv().replace(",", ";"), "';'-delimited"),
         ("no_email.csv", "event_id,occurred_at,event_type\ne9,2026-11-02,open\n", "email"),
-        ("latin1.csv", _email_csv("e9,2026-11-02,zoë@example.com,,open,").encode("latin-1"), "UTF-8"),
+        (
+            "latin1.csv",
+            _email_csv("e9,2026-11-02,zoë@example.com,,open,").encode("latin-1"),
+            "UTF-8",
+        ),
         ("cut.csv.gz", gzip.compress(_email_csv(*GOOD_EMAIL_ROWS).encode())[:-12], "gzip"),
         ("cut.parquet", b"PAR1\x00\x00garbage", "Parquet"),
         ("notes.txt", "hello", "unsupported file type"),
     ],
-    ids=["wrong-delimiter", "missing-required-column", "not-utf8", "truncated-gzip",
-         "truncated-parquet", "unknown-suffix"],
+    ids=[
+        "wrong-delimiter",
+        "missing-required-column",
+        "not-utf8",
+        "truncated-gzip",
+        "truncated-parquet",
+        "unknown-suffix",
+    ],
 )
 def test_unreadable_file_is_rejected_by_name_and_the_others_still_load(
     land: LandFile, materialize_day: MaterializeDay, warehouse, name, content, reason
@@ -86,12 +96,21 @@ def test_unreadable_file_is_rejected_by_name_and_the_others_still_load(
 def test_broken_json_line_is_kept_with_its_text_while_good_lines_load(
     land: LandFile, materialize_day: MaterializeDay, warehouse
 ) -> None:
-    good = '{"event_id": "e1", "occurred_at": "2026-11-02T10:00:00Z", "email": "a@b.com", "event_type": "open"}'
-    land("email_events", "events.jsonl", "\n".join([good, '{"event_id": "e2", "occurred', good.replace("e1", "e3")]))
+    good = (
+        '{"event_id": "e1", "occurred_at": "2026-11-02T10:00:00Z", "email": "a@b.com",'
+        ' "event_type": "open"}'
+    )
+    land(
+        "email_events",
+        "events.jsonl",
+        "\n".join([good, '{"event_id": "e2", "occurred', good.replace("e1", "e3")]),
+    )
     result = materialize_day('key:"*/email_events"')
     check = check_results(result)[("raw/email_events", "lines_readable")]
     assert not check.passed and check.severity.value == "WARN"
-    lines = warehouse.query("select row_number, raw_text, reason from raw.rejected_lines").to_dicts()
+    lines = warehouse.query(
+        "select row_number, raw_text, reason from raw.rejected_lines"
+    ).to_dicts()
     assert lines == [
         {"row_number": 2, "raw_text": '{"event_id": "e2", "occurred', "reason": lines[0]["reason"]}
     ]
@@ -102,7 +121,9 @@ def test_broken_json_line_is_kept_with_its_text_while_good_lines_load(
 def test_csv_row_with_wrong_field_count_is_rejected_alone(
     land: LandFile, materialize_day: MaterializeDay, warehouse
 ) -> None:
-    land("email_events", "a.csv", _email_csv(GOOD_EMAIL_ROWS[0], "e5,2026-11-02", GOOD_EMAIL_ROWS[1]))
+    land(
+        "email_events", "a.csv", _email_csv(GOOD_EMAIL_ROWS[0], "e5,2026-11-02", GOOD_EMAIL_ROWS[1])
+    )
     materialize_day('key:"raw/email_events"')
     lines = warehouse.query("select row_number, reason from raw.rejected_lines").to_dicts()
     assert lines == [{"row_number": 2, "reason": "expected 6 fields as in the header, found 2"}]
@@ -126,9 +147,15 @@ def test_unparseable_dates_quarantine_required_and_null_optional_values(
     issue = warehouse.query(
         "select column_name, original_value, rule from cleaned.crm_contacts_value_quarantine"
     ).to_dicts()
-    assert issue == [{"column_name": "date_of_birth", "original_value": "31/02/1990", "rule": "unparseable_date"}]
-    quarantined = warehouse.query("select failed_rules, original_record from cleaned.crm_contacts_quarantine")
-    assert quarantined["failed_rules"].to_list() == ["invalid_required:updated_at:unparseable_timestamp"]
+    assert issue == [
+        {"column_name": "date_of_birth", "original_value": "31/02/1990", "rule": "unparseable_date"}
+    ]
+    quarantined = warehouse.query(
+        "select failed_rules, original_record from cleaned.crm_contacts_quarantine"
+    )
+    assert quarantined["failed_rules"].to_list() == [
+        "invalid_required:updated_at:unparseable_timestamp"
+    ]
     assert '"updated_at":"yesterday"' in quarantined["original_record"][0]
 
 
@@ -172,18 +199,21 @@ def test_unknown_enum_values_quarantine_required_and_null_optional_ones(
         "web_events",
         "web.jsonl",
         '{"event_id": "w1", "occurred_at": 1762077600, "event_type": "hover"}\n'
-        '{"event_id": "w2", "occurred_at": 1762077600, "event_type": "Page View", "device_type": "fridge"}\n',
+        '{"event_id": "w2", "occurred_at": 1762077600, "event_type": "Page View",'
+        ' "device_type": "fridge"}\n',
     )
     result = materialize_day('key:"*/web_events"')
     _assert_conserved(result, "web_events")
-    kept = warehouse.query("select event_id, event_type, device_type from cleaned.web_events").to_dicts()
+    kept = warehouse.query(
+        "select event_id, event_type, device_type from cleaned.web_events"
+    ).to_dicts()
     assert kept == [{"event_id": "w2", "event_type": "page_view", "device_type": None}]
     assert warehouse.query("select failed_rules from cleaned.web_events_quarantine")[
         "failed_rules"
     ].to_list() == ["invalid_required:event_type:unknown_value"]
-    assert warehouse.query("select rule from cleaned.web_events_value_quarantine")["rule"].to_list() == [
-        "unknown_value"
-    ]
+    assert warehouse.query("select rule from cleaned.web_events_value_quarantine")[
+        "rule"
+    ].to_list() == ["unknown_value"]
 
 
 def test_duplicate_event_ids_are_kept_once_and_the_repeat_is_recorded(
@@ -221,8 +251,10 @@ def test_file_for_a_day_before_the_start_date_is_reported_not_loaded(
     result = materialize_day('key:"raw/email_events"')
     check = check_results(result)[("raw/email_events", "landing_folders_in_range")]
     assert not check.passed
-    assert any("email_events/2020-01-01: before the first partition" in entry
-               for entry in check.metadata["misplaced"].value)
+    assert any(
+        "email_events/2020-01-01: before the first partition" in entry
+        for entry in check.metadata["misplaced"].value
+    )
     assert warehouse.query("select count(*) as n from raw.email_events")["n"][0] == 0
 
 
@@ -236,14 +268,23 @@ def test_late_file_is_picked_up_on_rematerialization_without_duplicates(
     result = materialize_day('key:"*/email_events"')
     _assert_conserved(result, "email_events")
     assert warehouse.query("select count(*) as n from raw.email_events")["n"][0] == 2
-    assert sorted(warehouse.query("select event_id from cleaned.email_events")["event_id"]) == ["e1", "e2"]
+    assert sorted(warehouse.query("select event_id from cleaned.email_events")["event_id"]) == [
+        "e1",
+        "e2",
+    ]
     assert warehouse.query("select count(*) as n from raw.landed_files")["n"][0] == 2
 
 
 def test_unknown_extra_columns_are_kept_in_raw_and_dropped_after(
     land: LandFile, materialize_day: MaterializeDay, warehouse
 ) -> None:
-    land("email_events", "a.csv", _email_csv(GOOD_EMAIL_ROWS[0]).replace("url\n", "url,ab_variant\n").replace("open,\n", "open,,B\n"))
+    land(
+        "email_events",
+        "a.csv",
+        _email_csv(GOOD_EMAIL_ROWS[0])
+        .replace("url\n", "url,ab_variant\n")
+        .replace("open,\n", "open,,B\n"),
+    )
     materialize_day('key:"*/email_events"')
     extra = warehouse.query("select _extra from raw.email_events")["_extra"][0]
     assert extra == '{"ab_variant":"B"}'
@@ -255,11 +296,18 @@ def test_parquet_file_loads_typed_columns_as_text(
 ) -> None:
     buffer = io.BytesIO()
     pl.DataFrame(
-        {"sku": ["SKU-1"], "name": ["Mug"], "price": [12.5], "currency": ["eur"],
-         "updated_at": ["2026-11-02T08:00:00+01:00"]}
+        {
+            "sku": ["SKU-1"],
+            "name": ["Mug"],
+            "price": [12.5],
+            "currency": ["eur"],
+            "updated_at": ["2026-11-02T08:00:00+01:00"],
+        }
     ).write_parquet(buffer)
     land("products", "catalog.parquet", buffer.getvalue())
     result = materialize_day('key:"*/products"')
     _assert_conserved(result, "products")
-    row = warehouse.query("select price::varchar as price, currency, updated_at::varchar as u from cleaned.products").to_dicts()
+    row = warehouse.query(
+        "select price::varchar as price, currency, updated_at::varchar as u from cleaned.products"
+    ).to_dicts()
     assert row == [{"price": "12.50", "currency": "EUR", "u": "2026-11-02 07:00:00+00"}]

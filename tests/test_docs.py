@@ -20,7 +20,12 @@ def test_documented_sources_columns_and_keys_match_the_contract() -> None:
     for source, description, columns, key in _contract_table():
         names = [c.strip().strip("*") for c in columns.split(",")]
         required = [c.strip().strip("*") for c in columns.split(",") if c.strip().startswith("**")]
-        documented[source.strip("`")] = (description, names, required, [k.strip() for k in key.split(",")])
+        documented[source.strip("`")] = (
+            description,
+            names,
+            required,
+            [k.strip() for k in key.split(",")],
+        )
     assert documented == {
         name: (c.description, list(c.columns), list(c.required), list(c.key))
         for name, c in SOURCES.items()

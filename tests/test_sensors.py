@@ -20,7 +20,9 @@ def _evaluate(landing_zone, cursor: str | None) -> dg.SensorResult:
 
 
 def test_changed_partitions_compares_fingerprints() -> None:
-    assert changed_partitions({"a/d1": "x", "b/d1": "y"}, {"a/d1": "x", "b/d1": "old"}) == [("b", "d1")]
+    assert changed_partitions({"a/d1": "x", "b/d1": "y"}, {"a/d1": "x", "b/d1": "old"}) == [
+        ("b", "d1")
+    ]
 
 
 def test_new_file_requests_its_raw_partition_once(land: LandFile, landing_zone) -> None:

@@ -16,7 +16,9 @@ from platform_assets.raw.parse import EXTRA_COLUMNS
 AS_OF = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 
 
-def raw_frame(source: str, rows: list[dict[str, str | None]], files: list[str] | None = None) -> pl.DataFrame:
+def raw_frame(
+    source: str, rows: list[dict[str, str | None]], files: list[str] | None = None
+) -> pl.DataFrame:
     """Raw rows as the raw layer stores them: text columns plus lineage."""
     columns = SOURCES[source].columns
     return pl.DataFrame(
@@ -65,20 +67,35 @@ def test_person_fields_are_normalized() -> None:
 def test_national_phone_is_read_in_the_rows_country() -> None:
     raw = raw_frame(
         "crm_contacts",
-        [_contact("c1", "2026-11-03", phone="030 901820", country="DE"),
-         _contact("c2", "2026-11-03", phone="(212) 555-0147", country="USA")],
+        [
+            _contact("c1", "2026-11-03", phone="030 901820", country="DE"),
+            _contact("c2", "2026-11-03", phone="(212) 555-0147", country="USA"),
+        ],
     )
     phones = clean_partition("crm_contacts", raw, AS_OF).cleaned["phone"].to_list()
     assert phones == ["+4930901820", "+12125550147"]
 
 
 def test_bad_optional_value_is_nulled_and_kept_with_its_rule() -> None:
-    raw = raw_frame("crm_contacts", [_contact("c1", "2026-11-03", email="ann@", phone="12",
-                                               date_of_birth="2090-01-01", country="Atlantis")])
+    raw = raw_frame(
+        "crm_contacts",
+        [
+            _contact(
+                "c1",
+                "2026-11-03",
+                email="ann@",
+                phone="12",
+                date_of_birth="2090-01-01",
+                country="Atlantis",
+            )
+        ],
+    )
     result = clean_partition("crm_contacts", raw, AS_OF)
     row = result.cleaned.to_dicts()[0]
     assert row["email"] is None and row["phone"] is None and row["date_of_birth"] is None
-    issues = {r["column_name"]: (r["original_value"], r["rule"]) for r in result.value_issues.to_dicts()}
+    issues = {
+        r["column_name"]: (r["original_value"], r["rule"]) for r in result.value_issues.to_dicts()
+    }
     assert issues == {
         "email": ("ann@", "invalid_email"),
         "phone": ("12", "invalid_phone"),
@@ -116,8 +133,11 @@ def test_latest_version_wins_and_older_versions_are_superseded() -> None:
 def test_version_tie_goes_to_the_file_landed_later_then_the_later_line() -> None:
     raw = raw_frame(
         "crm_contacts",
-        [_contact("c1", "2026-11-03 09:00:00", city="A"), _contact("c1", "2026-11-03 09:00:00", city="B"),
-         _contact("c1", "2026-11-03 09:00:00", city="C")],
+        [
+            _contact("c1", "2026-11-03 09:00:00", city="A"),
+            _contact("c1", "2026-11-03 09:00:00", city="B"),
+            _contact("c1", "2026-11-03 09:00:00", city="C"),
+        ],
         files=["crm/a.csv", "crm/b.csv", "crm/b.csv"],
     )
     result = clean_partition("crm_contacts", raw, AS_OF)
@@ -126,7 +146,12 @@ def test_version_tie_goes_to_the_file_landed_later_then_the_later_line() -> None
 
 
 def test_repeated_event_is_kept_once_first_delivery_wins() -> None:
-    event = {"event_id": "e1", "occurred_at": "1762164000", "email": "a@b.com", "event_type": "OPENED"}
+    event = {
+        "event_id": "e1",
+        "occurred_at": "1762164000",
+        "email": "a@b.com",
+        "event_type": "OPENED",
+    }
     raw = raw_frame("email_events", [event, event | {"event_type": "open"}])
     result = clean_partition("email_events", raw, AS_OF)
     assert result.cleaned.select("_row_number", "event_type").to_dicts() == [
@@ -136,17 +161,36 @@ def test_repeated_event_is_kept_once_first_delivery_wins() -> None:
 
 
 def test_order_line_resent_later_replaces_the_earlier_status() -> None:
-    line = {"order_id": "o1", "line_number": "1", "customer_id": "s1", "ordered_at": "2026-11-03T09:00:00Z",
-            "sku": "SKU-1", "quantity": "1", "unit_price": "5.00", "currency": "gbp"}
+    line = {
+        "order_id": "o1",
+        "line_number": "1",
+        "customer_id": "s1",
+        "ordered_at": "2026-11-03T09:00:00Z",
+        "sku": "SKU-1",
+        "quantity": "1",
+        "unit_price": "5.00",
+        "currency": "gbp",
+    }
     raw = raw_frame("orders", [line | {"status": "paid"}, line | {"status": "Shipped"}])
     result = clean_partition("orders", raw, AS_OF)
-    assert result.cleaned.select("status", "currency").to_dicts() == [{"status": "shipped", "currency": "GBP"}]
+    assert result.cleaned.select("status", "currency").to_dicts() == [
+        {"status": "shipped", "currency": "GBP"}
+    ]
     assert result.superseded["reason"].to_list() == ["re_sent_later"]
 
 
 def test_ticket_closed_before_it_opened_is_quarantined() -> None:
-    raw = raw_frame("support_tickets", [{"ticket_id": "t1", "opened_at": "2026-11-03T10:00:00",
-                                         "closed_at": "2026-11-03T09:00:00", "updated_at": "2026-11-03T10:00:00"}])
+    raw = raw_frame(
+        "support_tickets",
+        [
+            {
+                "ticket_id": "t1",
+                "opened_at": "2026-11-03T10:00:00",
+                "closed_at": "2026-11-03T09:00:00",
+                "updated_at": "2026-11-03T10:00:00",
+            }
+        ],
+    )
     result = clean_partition("support_tickets", raw, AS_OF)
     assert result.quarantined["failed_rules"].to_list() == ["closed_before_opened"]
 
@@ -158,7 +202,9 @@ def test_every_row_lands_in_exactly_one_place(source: str) -> None:
     raw = raw_frame(source, [good, good, {column: None for column in contract.columns}])
     result = clean_partition(source, raw, AS_OF)
     placed = [
-        *result.cleaned["_row_number"], *result.quarantined["_row_number"], *result.superseded["_row_number"]
+        *result.cleaned["_row_number"],
+        *result.quarantined["_row_number"],
+        *result.superseded["_row_number"],
     ]
     assert sorted(placed) == [1, 2, 3]
 
@@ -168,14 +214,41 @@ def test_cleaned_output_satisfies_its_pandera_model(source: str) -> None:
     examples = {
         "crm_contacts": _contact("c1", "2026-11-03", email="a@b.com", phone="+442079460958"),
         "shop_customers": {"customer_id": "s1", "updated_at": "2026-11-03", "country": "fr"},
-        "orders": {"order_id": "o1", "line_number": "1", "customer_id": "s1", "ordered_at": "2026-11-03",
-                   "sku": "A", "quantity": "2", "unit_price": "3.5", "status": "paid"},
+        "orders": {
+            "order_id": "o1",
+            "line_number": "1",
+            "customer_id": "s1",
+            "ordered_at": "2026-11-03",
+            "sku": "A",
+            "quantity": "2",
+            "unit_price": "3.5",
+            "status": "paid",
+        },
         "products": {"sku": "A", "price": "3.50", "currency": "EUR", "updated_at": "20261103"},
-        "web_events": {"event_id": "w1", "occurred_at": "1762164000", "event_type": "add_to_cart", "quantity": "1"},
-        "support_tickets": {"ticket_id": "t1", "opened_at": "2026-11-03", "updated_at": "2026-11-03", "csat_score": "5"},
-        "email_events": {"event_id": "e1", "occurred_at": "2026-11-03", "email": "a@b.com", "event_type": "click"},
-        "consent": {"subject_email": "a@b.com", "purpose": "Email Marketing", "status": "granted",
-                    "recorded_at": "2026-11-03"},
+        "web_events": {
+            "event_id": "w1",
+            "occurred_at": "1762164000",
+            "event_type": "add_to_cart",
+            "quantity": "1",
+        },
+        "support_tickets": {
+            "ticket_id": "t1",
+            "opened_at": "2026-11-03",
+            "updated_at": "2026-11-03",
+            "csat_score": "5",
+        },
+        "email_events": {
+            "event_id": "e1",
+            "occurred_at": "2026-11-03",
+            "email": "a@b.com",
+            "event_type": "click",
+        },
+        "consent": {
+            "subject_email": "a@b.com",
+            "purpose": "Email Marketing",
+            "status": "granted",
+            "recorded_at": "2026-11-03",
+        },
     }
     result = clean_partition(source, raw_frame(source, [examples[source]]), AS_OF)
     assert result.cleaned.height == 1, result.quarantined.to_dicts()
@@ -184,10 +257,14 @@ def test_cleaned_output_satisfies_its_pandera_model(source: str) -> None:
 
 
 def test_pandera_model_rejects_a_frame_breaking_its_rules() -> None:
-    raw = raw_frame("email_events", [{"event_id": "e1", "occurred_at": "2026-11-03", "email": "a@b.com",
-                                      "event_type": "open"}])
+    raw = raw_frame(
+        "email_events",
+        [{"event_id": "e1", "occurred_at": "2026-11-03", "email": "a@b.com", "event_type": "open"}],
+    )
     cleaned = clean_partition("email_events", raw, AS_OF).cleaned
-    broken = cleaned.with_columns(pl.lit("not-an-email").alias("email"), pl.lit("hover").alias("event_type"))
+    broken = cleaned.with_columns(
+        pl.lit("not-an-email").alias("email"), pl.lit("hover").alias("event_type")
+    )
     verdict = schema_verdict(MODELS["email_events"], broken)
     assert not verdict.passed and verdict.metadata["failures"] == 2
 
@@ -195,6 +272,9 @@ def test_pandera_model_rejects_a_frame_breaking_its_rules() -> None:
 def test_model_required_fields_match_the_contract() -> None:
     for source, contract in SOURCES.items():
         schema = MODELS[source].to_schema()
-        required = {name for name, column in schema.columns.items()
-                    if not column.nullable and not name.startswith("_")}
+        required = {
+            name
+            for name, column in schema.columns.items()
+            if not column.nullable and not name.startswith("_")
+        }
         assert required == set(contract.required), source

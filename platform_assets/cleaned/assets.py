@@ -59,7 +59,9 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
         freshness_policy=FRESHNESS[LAYER],
         automation_condition=dg.AutomationCondition.eager(),
         check_specs=[
-            dg.AssetCheckSpec(name, asset=key, description=description, blocking=name == "conservation")
+            dg.AssetCheckSpec(
+                name, asset=key, description=description, blocking=name == "conservation"
+            )
             for name, description in CHECKS.items()
         ],
         metadata={"dagster/table_name": tables["cleaned"]},
@@ -71,7 +73,9 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
             f" `{tables['superseded']}`."
         ),
     )
-    def cleaned_source(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def cleaned_source(
+        context: dg.AssetExecutionContext, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
         partition_date = date.fromisoformat(context.partition_key)
         raw = warehouse.query(
             f"select * from raw.{contract.name} where {PARTITION_DATE} = ?"
@@ -100,7 +104,9 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 "value_rules": dg.MetadataValue.json(
                     {
                         f"{r['column_name']}:{r['rule']}": r["len"]
-                        for r in result.value_issues.group_by("column_name", "rule").len().to_dicts()
+                        for r in result.value_issues.group_by("column_name", "rule")
+                        .len()
+                        .to_dicts()
                     }
                 ),
             },
@@ -181,14 +187,15 @@ def _verdicts(
         f"select * from {tables['cleaned']} where {PARTITION_DATE} = ?", [partition_date]
     )
     quarantined = warehouse.query(
-        f"select * from {tables['quarantined']}"
-        f" where {PARTITION_DATE} = ?",
+        f"select * from {tables['quarantined']} where {PARTITION_DATE} = ?",
         [partition_date],
     )
     schema = schema_verdict(MODELS[contract.name], written)
     quarantine_shape = schema_verdict(quarantine_schema(), quarantined)
     if not quarantine_shape.passed:
-        schema = Verdict(False, f"quarantine table: {quarantine_shape.description}", quarantine_shape.metadata)
+        schema = Verdict(
+            False, f"quarantine table: {quarantine_shape.description}", quarantine_shape.metadata
+        )
     rate = result.quarantined.height / raw_rows if raw_rows else 0.0
     return {
         "conservation": conservation_verdict(warehouse, contract.name, partition_date),
@@ -199,9 +206,9 @@ def _verdicts(
             {
                 "quarantined": result.quarantined.height,
                 "rate": round(rate, 4),
-                "examples": result.quarantined.head(5).select(
-                    "_source_file", "_row_number", "failed_rules"
-                ).to_dicts(),
+                "examples": result.quarantined.head(5)
+                .select("_source_file", "_row_number", "failed_rules")
+                .to_dicts(),
             },
         ),
         "volume": volume_verdict(

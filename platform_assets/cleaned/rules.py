@@ -56,10 +56,14 @@ ROW_RULES: dict[str, list[RowRule]] = {
         RowRule("updated_at_in_future", "updated_at is later than now", _in_future("updated_at")),
     ],
     "web_events": [
-        RowRule("occurred_at_in_future", "an event is not in the future", _in_future("occurred_at")),
+        RowRule(
+            "occurred_at_in_future", "an event is not in the future", _in_future("occurred_at")
+        ),
     ],
     "support_tickets": [
-        RowRule("opened_at_in_future", "a ticket is not opened in the future", _in_future("opened_at")),
+        RowRule(
+            "opened_at_in_future", "a ticket is not opened in the future", _in_future("opened_at")
+        ),
         RowRule(
             "closed_before_opened",
             "a ticket is not closed before it opened",
@@ -67,11 +71,15 @@ ROW_RULES: dict[str, list[RowRule]] = {
         ),
     ],
     "email_events": [
-        RowRule("occurred_at_in_future", "an event is not in the future", _in_future("occurred_at")),
+        RowRule(
+            "occurred_at_in_future", "an event is not in the future", _in_future("occurred_at")
+        ),
     ],
     "consent": [
         RowRule(
-            "recorded_at_in_future", "consent is not recorded in the future", _in_future("recorded_at")
+            "recorded_at_in_future",
+            "consent is not recorded in the future",
+            _in_future("recorded_at"),
         ),
     ],
 }

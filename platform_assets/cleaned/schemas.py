@@ -149,9 +149,7 @@ class SupportTickets(CleanedTable):
     category: str = _optional("label")
     status: str = _enum("ticket_status", nullable=True)
     priority: str = _enum("ticket_priority", nullable=True)
-    csat_score: pl.Int64 = _optional(
-        "integer", ge=1, le=5, metadata={"plausible": "csat_score"}
-    )
+    csat_score: pl.Int64 = _optional("integer", ge=1, le=5, metadata={"plausible": "csat_score"})
     updated_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
 
     class Config:

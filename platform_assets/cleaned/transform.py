@@ -51,13 +51,18 @@ class CleanResult:
 def _label(values: pl.Series) -> normalize.Normalized:
     """Free-form codes (consent purpose, utm source): one spelling per meaning."""
     cleaned = (
-        values.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_").replace("", None)
+        values.str.strip_chars()
+        .str.to_lowercase()
+        .str.replace_all(r"[\s\-]+", "_")
+        .replace("", None)
     )
     return normalize.Normalized(cleaned, pl.Series(values.name, [None] * len(values), pl.Utf8))
 
 
 def _postcode(values: pl.Series) -> normalize.Normalized:
-    cleaned = values.str.strip_chars().str.to_uppercase().str.replace_all(r"\s+", " ").replace("", None)
+    cleaned = (
+        values.str.strip_chars().str.to_uppercase().str.replace_all(r"\s+", " ").replace("", None)
+    )
     return normalize.Normalized(cleaned, pl.Series(values.name, [None] * len(values), pl.Utf8))
 
 
@@ -97,7 +102,9 @@ def _implausible(kind: str, values: pl.Series, as_of: datetime) -> pl.Series | N
     return None
 
 
-def normalize_columns(source: str, raw: pl.DataFrame, as_of: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+def normalize_columns(
+    source: str, raw: pl.DataFrame, as_of: datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Normalize every contract column: (values frame, errors frame), both in raw row order."""
     schema = MODELS[source].to_schema()
     columns = [c for c in cleaned_columns(source) if c not in LINEAGE_COLUMNS]
@@ -113,12 +120,20 @@ def normalize_columns(source: str, raw: pl.DataFrame, as_of: datetime) -> tuple[
         implausible = _implausible(str(plausible), column_values, as_of) if plausible else None
         if implausible is not None:
             implausible = implausible.fill_null(False)
-            column_errors = pl.select(
-                pl.when(implausible).then(pl.lit(f"implausible_{plausible}")).otherwise(column_errors)
-            ).to_series().alias(column)
-            column_values = pl.select(
-                pl.when(implausible).then(None).otherwise(column_values)
-            ).to_series().alias(column)
+            column_errors = (
+                pl.select(
+                    pl.when(implausible)
+                    .then(pl.lit(f"implausible_{plausible}"))
+                    .otherwise(column_errors)
+                )
+                .to_series()
+                .alias(column)
+            )
+            column_values = (
+                pl.select(pl.when(implausible).then(None).otherwise(column_values))
+                .to_series()
+                .alias(column)
+            )
         values[column] = column_values.cast(schema.columns[column].dtype.type)
         errors[column] = column_errors
     ordered = [c for c in cleaned_columns(source) if c not in LINEAGE_COLUMNS]

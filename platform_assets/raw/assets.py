@@ -1,6 +1,5 @@
 """Raw layer: every landing file of a day in `raw.<source>`, values exactly as they arrived."""
 
-
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -30,7 +29,8 @@ REJECTED_LINES_TABLE = "raw.rejected_lines"
 REJECTED_FILES_VIEW = "raw.rejected_files"
 
 CHECKS = {
-    "files_readable": "Every file of the day could be read; a rejected file is named with its reason.",
+    "files_readable": "Every file of the day could be read; a rejected file is named with its "
+    "reason.",
     "lines_readable": "Every line of the readable files parsed; broken lines are kept in "
     "raw.rejected_lines with their text.",
     "no_duplicate_files": "No file repeats the exact content of another file of the same day.",
@@ -91,7 +91,9 @@ def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
         warehouse.replace(
             [
                 TableWrite(table, load.rows, where),
-                TableWrite(LANDED_FILES_TABLE, load.landed_files, where | {"source": contract.name}),
+                TableWrite(
+                    LANDED_FILES_TABLE, load.landed_files, where | {"source": contract.name}
+                ),
                 TableWrite(
                     REJECTED_LINES_TABLE, load.rejected_lines, where | {"source": contract.name}
                 ),
@@ -102,7 +104,9 @@ def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
             f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
         )
         if not files:
-            context.log.info(f"No {contract.name} files landed for {partition_date}: empty partition")
+            context.log.info(
+                f"No {contract.name} files landed for {partition_date}: empty partition"
+            )
         verdicts = _verdicts(contract, partition_date, load, warehouse, landing_zone)
         return dg.MaterializeResult(
             metadata={
@@ -147,7 +151,8 @@ def _verdicts(
             rejected.is_empty(),
             "all files readable"
             if rejected.is_empty()
-            else "rejected: " + "; ".join(f"{r['file']}: {r['reason']}" for r in rejected.to_dicts()),
+            else "rejected: "
+            + "; ".join(f"{r['file']}: {r['reason']}" for r in rejected.to_dicts()),
             {
                 "files": load.landed_files.height,
                 "rejected": [f"{r['file']}: {r['reason']}" for r in rejected.to_dicts()],
@@ -170,7 +175,9 @@ def _verdicts(
             {"duplicates": [f"{r['file']} = {r['duplicate_of']}" for r in duplicates.to_dicts()]},
         ),
         "landing_folders_in_range": Verdict(
-            not misplaced, f"{len(misplaced)} misplaced folder(s) or file(s)", {"misplaced": misplaced}
+            not misplaced,
+            f"{len(misplaced)} misplaced folder(s) or file(s)",
+            {"misplaced": misplaced},
         ),
         "schema": schema_verdict(raw_table_schema(contract), written),
         "volume": volume_verdict(

@@ -119,7 +119,9 @@ def load_partition(
                 | {"lines_rejected": 0}
             )
             continue
-        frames.append(parsed.rows.with_columns(pl.lit(landed_bytes.relative_path).alias(SOURCE_FILE)))
+        frames.append(
+            parsed.rows.with_columns(pl.lit(landed_bytes.relative_path).alias(SOURCE_FILE))
+        )
         notes += [f"{landed_bytes.relative_path}: {note}" for note in parsed.notes]
         landed.append(
             record

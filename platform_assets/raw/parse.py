@@ -102,7 +102,9 @@ def _check_header(header: list[str], contract: SourceContract, *, delimited: boo
     if delimited and len(header) == 1:
         for delimiter in (";", "\t", "|"):
             if delimiter in header[0]:
-                hint = f"; the header looks {delimiter!r}-delimited, the contract is comma-delimited"
+                hint = (
+                    f"; the header looks {delimiter!r}-delimited, the contract is comma-delimited"
+                )
                 break
     raise FileRejected(
         f"missing required column(s): {', '.join(missing)}"
@@ -152,7 +154,10 @@ def _parse_csv(text: str, contract: SourceContract) -> ParsedFile:
         row_numbers.append(row_number)
     columns = list(zip(*good, strict=True)) if good else [() for _ in header]
     frame = pl.DataFrame(
-        {name: pl.Series(name, values, dtype=pl.Utf8) for name, values in zip(header, columns)}
+        {
+            name: pl.Series(name, values, dtype=pl.Utf8)
+            for name, values in zip(header, columns, strict=True)
+        }
     )
     # An empty CSV cell is a missing value, as it would be in JSON.
     frame = frame.with_columns(pl.all().replace("", None))
@@ -192,7 +197,7 @@ def _parse_jsonl(text: str, contract: SourceContract) -> ParsedFile:
             normalized: pl.Series(
                 normalized, [_json_value_as_text(record.get(key)) for record in records], pl.Utf8
             )
-            for key, normalized in zip(keys, header)
+            for key, normalized in zip(keys, header, strict=True)
         }
     )
     return ParsedFile(
@@ -219,7 +224,7 @@ def _parse_parquet(content: bytes, contract: SourceContract) -> ParsedFile:
         raise FileRejected(
             f"unreadable Parquet ({type(error).__name__}: {error}); re-send the complete file"
         ) from error
-    frame = frame.rename(dict(zip(frame.columns, _normalize_header(frame.columns))))
+    frame = frame.rename(dict(zip(frame.columns, _normalize_header(frame.columns), strict=True)))
     _check_header(frame.columns, contract, delimited=False)
     as_text = []
     for name, dtype in frame.schema.items():
@@ -231,9 +236,7 @@ def _parse_parquet(content: bytes, contract: SourceContract) -> ParsedFile:
         else:
             as_text.append(pl.col(name).cast(pl.Utf8))
     frame = frame.select(as_text)
-    return ParsedFile(
-        rows=_to_contract_shape(frame, list(range(1, frame.height + 1)), contract)
-    )
+    return ParsedFile(rows=_to_contract_shape(frame, list(range(1, frame.height + 1)), contract))
 
 
 def _to_contract_shape(
@@ -251,6 +254,6 @@ def _to_contract_shape(
         extra = pl.struct(extras).struct.json_encode().alias(EXTRA_COLUMNS)
     else:
         extra = pl.lit(None, pl.Utf8).alias(EXTRA_COLUMNS)
-    return frame.select(
-        *columns, extra, pl.Series(ROW_NUMBER, row_numbers, dtype=pl.Int64)
-    ).select(raw_columns(contract))
+    return frame.select(*columns, extra, pl.Series(ROW_NUMBER, row_numbers, dtype=pl.Int64)).select(
+        raw_columns(contract)
+    )
