@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 import pandera.errors
 import pandera.polars as pa
@@ -16,7 +17,7 @@ from platform_assets.settings import VOLUME_HIGH_RATIO, VOLUME_LOW_RATIO
 class Verdict:
     passed: bool
     description: str
-    metadata: dict[str, object]
+    metadata: dict[str, Any]
 
 
 def volume_verdict(current_rows: int, trailing_rows: list[int]) -> Verdict:

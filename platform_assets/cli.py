@@ -123,7 +123,7 @@ def _run(arguments: argparse.Namespace) -> int:
         print(f"--end {end} is before --start {start}")
         return 2
     selection = dg.AssetSelection.from_string(arguments.select)
-    assets = list(defs.assets or [])
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
     failed_days = []
@@ -160,7 +160,11 @@ def _run(arguments: argparse.Namespace) -> int:
             )
         if not result.success:
             for event in result.all_events:
-                if event.is_step_failure and event.step_failure_data:
+                if (
+                    event.is_step_failure
+                    and event.step_failure_data
+                    and event.step_failure_data.error
+                ):
                     print(f"    step {event.step_key}: {event.step_failure_data.error.message}")
         if status != "ok":
             failed_days.append(day)

@@ -6,7 +6,7 @@ are what the written table must satisfy. The DuckDB tables are created from fram
 against these models, so the warehouse schema follows them.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandera.polars as pa
 import polars as pl
@@ -22,16 +22,16 @@ UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
 Money = Annotated[pl.Decimal, 18, 2]
 
 
-def _id(**kwargs: object) -> object:
+def _id(**kwargs: Any) -> Any:
     return pa.Field(nullable=False, metadata={"normalize": "identifier"}, **kwargs)
 
 
-def _optional(kind: str, **kwargs: object) -> object:
-    metadata = {"normalize": kind} | kwargs.pop("metadata", {})  # type: ignore[operator]
+def _optional(kind: str, **kwargs: Any) -> Any:
+    metadata = {"normalize": kind} | kwargs.pop("metadata", {})
     return pa.Field(nullable=True, metadata=metadata, **kwargs)
 
 
-def _enum(name: str, *, nullable: bool) -> object:
+def _enum(name: str, *, nullable: bool) -> Any:
     return pa.Field(
         nullable=nullable, isin=list(ENUMS[name]), metadata={"normalize": "enum", "enum": name}
     )

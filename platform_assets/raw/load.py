@@ -22,7 +22,7 @@ PARTITION_DATE = "_partition_date"
 SOURCE_FILE = "_source_file"
 LOADED_AT = "_loaded_at"
 
-LANDED_FILES_SCHEMA = {
+LANDED_FILES_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "source": pl.Utf8,
     PARTITION_DATE: pl.Date,
     "file": pl.Utf8,
@@ -36,7 +36,7 @@ LANDED_FILES_SCHEMA = {
     LOADED_AT: pl.Datetime("us", "UTC"),
 }
 
-REJECTED_LINES_SCHEMA = {
+REJECTED_LINES_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "source": pl.Utf8,
     PARTITION_DATE: pl.Date,
     "file": pl.Utf8,
