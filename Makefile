@@ -30,6 +30,7 @@ demo: install
 	$(BIN)/cdp summary
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --durations=10
 
 ui: install

@@ -140,7 +140,11 @@ def typo(text: str, rng: random.Random) -> str:
     if not near:
         return text
     replacement = rng.choice(near)
-    return text[:position] + (replacement.upper() if letter.isupper() else replacement) + text[position + 1 :]
+    return (
+        text[:position]
+        + (replacement.upper() if letter.isupper() else replacement)
+        + text[position + 1 :]
+    )
 
 
 def nickname(first_name: str, rng: random.Random) -> str:

@@ -185,14 +185,18 @@ class PeopleFactory:
         rng = rng_for(seed, index, Stream.PERSON)
         couple_head = head is None and is_couple_head(seed, index, self._people)
         pools = head.pools if head else self._pools[_pick_locale(rng, self._locale_weights)]
-        female = (not head.female if rng.random() < 0.9 else head.female) if head else rng.random() < 0.5
+        female = (
+            (not head.female if rng.random() < 0.9 else head.female) if head else rng.random() < 0.5
+        )
         first = rng.choice(pools.first_names_female if female else pools.first_names_male)
         if head and first == head.first_name:
             first = rng.choice(pools.first_names_female if female else pools.first_names_male)
         last = head.last_name if head else rng.choice(pools.last_names)
         if head:
             offset = rng.randint(-6 * 365, 6 * 365)
-            dob = date.fromordinal(min(head.dob.toordinal() + offset, self._start.toordinal() - 6600))
+            dob = date.fromordinal(
+                min(head.dob.toordinal() + offset, self._start.toordinal() - 6600)
+            )
         else:
             dob = _dob(rng, self._start)
         email_number = index * 10 + rng.randrange(10)

@@ -123,15 +123,29 @@ def render_address(
 
 
 def render_identity(
-    person: Person, address: Address, phone: tuple[str, ...], rng: random.Random, profile: NoiseProfile
+    person: Person,
+    address: Address,
+    phone: tuple[str, ...],
+    rng: random.Random,
+    profile: NoiseProfile,
 ) -> list[str]:
     """The ten person columns, in contract order, as this source would have stored them."""
     first, last = render_name(person, rng, profile)
     email = "" if rng.random() < profile.missing_email else render_email(person.email, rng, profile)
-    phone_text = "" if rng.random() < profile.missing_phone else render_phone(person, phone, rng, profile)
+    phone_text = (
+        "" if rng.random() < profile.missing_phone else render_phone(person, phone, rng, profile)
+    )
     dob = "" if rng.random() < profile.missing_dob else render_dob(person.dob, rng, profile)
     country = render_country(person.locale, rng, profile)
-    return [first, last, email, phone_text, dob, *render_address(person, address, rng, profile), country]
+    return [
+        first,
+        last,
+        email,
+        phone_text,
+        dob,
+        *render_address(person, address, rng, profile),
+        country,
+    ]
 
 
 def render_requester_name(person: Person, rng: random.Random) -> str:
