@@ -117,7 +117,10 @@ class Catalogue:
         self.by_category: list[list[int]] = []
         self.cum_weights: list[list[float]] = []
         for number, category in enumerate(CATEGORIES):
-            members, weights, total, names = [], [], 0.0, set()
+            members: list[int] = []
+            weights: list[float] = []
+            names: set[str] = set()
+            total = 0.0
             for rank in range(SKUS_PER_CATEGORY):
                 brand, name = _product_name(category, rng, names)
                 product = Product(
@@ -141,15 +144,15 @@ class Catalogue:
         for day in range(1, horizon.days):
             if day % 5 != 2:  # a pricing run every five days, starting on day 2
                 continue
-            changes = []
+            changes: list[PriceChange] = []
             day_start = horizon.day_start(day)
-            for product in rng.sample(range(len(self.products)), k=self._changed_count()):
-                old = self._history.get(product, [(0, self.products[product].cents)])[-1][1]
+            for number in rng.sample(range(len(self.products)), k=self._changed_count()):
+                old = self._history.get(number, [(0, self.products[number].cents)])[-1][1]
                 factor = rng.uniform(0.7, 0.92) if rng.random() < 0.7 else rng.uniform(1.04, 1.15)
                 cents = _charm(old / 100 * factor)
                 ts = day_start + rng.randrange(5 * 60, 2 * 3600)  # overnight pricing job
-                changes.append(PriceChange(product, cents, ts))
-                self._history.setdefault(product, []).append((ts, cents))
+                changes.append(PriceChange(number, cents, ts))
+                self._history.setdefault(number, []).append((ts, cents))
             changes.sort(key=lambda change: change.product)
             self.changes_by_day[day] = changes
 

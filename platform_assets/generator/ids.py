@@ -45,7 +45,8 @@ def rng_for(seed: int, index: int, stream: Stream) -> random.Random:
 def uuid_from(rng: random.Random) -> str:
     """A version-4-shaped UUID drawn from a seeded stream (uuid.uuid4 would use the OS entropy)."""
     text = f"{rng.getrandbits(128):032x}"
-    return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{'89ab'[int(text[16], 16) & 3]}{text[17:20]}-{text[20:]}"
+    variant = "89ab"[int(text[16], 16) & 3]
+    return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{variant}{text[17:20]}-{text[20:]}"
 
 
 class Scrambler:

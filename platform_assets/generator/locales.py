@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
 from faker import Faker
 
@@ -222,6 +223,7 @@ STREET_POOL = 1500
 PLACE_POOL = 600
 
 
+@lru_cache(maxsize=4)  # pools are immutable; repeated runs in one process reuse them
 def build_pools(seed: int) -> tuple[Pools, ...]:
     """One set of pools per locale, in the order of LOCALES; deterministic for a seed."""
     return tuple(_locale_pools(seed, number, locale) for number, locale in enumerate(LOCALES))

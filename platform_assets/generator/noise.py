@@ -186,11 +186,14 @@ def render_email(email: str, rng: random.Random, profile: NoiseProfile) -> str:
     """The address as one system stored it: maybe re-cased, padded or mistyped."""
     roll = rng.random()
     if roll < profile.email_typo:
+        # The slip stays inside a name part, so the address is wrong but still well-formed
+        # (syntactically invalid addresses are the defects' job, not the noise's).
         local, _, domain = email.partition("@")
-        if rng.random() < 0.7:
-            email = f"{typo(local, rng)}@{domain}"
+        name, dot, suffix = domain.partition(".")
+        if rng.random() < 0.7 or len(name) < 4:
+            email = f"{typo(local, rng).strip('.') or local}@{domain}"
         else:
-            email = f"{local}@{typo(domain, rng)}"
+            email = f"{local}@{typo(name, rng)}{dot}{suffix}"
     roll = rng.random()
     if roll < profile.email_case * 0.4:
         email = email.upper()
