@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="materialize assets day by day, in process")
     run.add_argument("--start", type=_date, help="first day (default: first landed day)")
     run.add_argument("--end", type=_date, help="last day, inclusive (default: last landed day)")
+    run.add_argument("--verbose", action="store_true", help="describe every failed check")
     run.add_argument(
         "--select",
         default="*",
@@ -153,10 +154,23 @@ def _run(arguments: argparse.Namespace) -> int:
             flush=True,
         )
         for evaluation in failed_checks:
+            if evaluation in errors or arguments.verbose:
+                print(
+                    f"    {evaluation.severity.value.lower():<5}"
+                    f" {evaluation.asset_key.to_user_string()} {evaluation.check_name}:"
+                    f" {evaluation.description}"
+                )
+        warnings = [e for e in failed_checks if e not in errors]
+        if warnings and not arguments.verbose:
+            by_check: dict[str, list[str]] = {}
+            for evaluation in warnings:
+                by_check.setdefault(evaluation.check_name, []).append(
+                    evaluation.asset_key.to_user_string()
+                )
             print(
-                f"    {evaluation.severity.value.lower():<5}"
-                f" {evaluation.asset_key.to_user_string()} {evaluation.check_name}:"
-                f" {evaluation.description}"
+                "    warn  "
+                + "; ".join(f"{name}: {', '.join(keys)}" for name, keys in by_check.items())
+                + " (--verbose for details)"
             )
         if not result.success:
             for event in result.all_events:
