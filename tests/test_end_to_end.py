@@ -110,12 +110,11 @@ def test_rematerializing_a_day_does_not_duplicate_rows(run: Run) -> None:
     first, again = run.results[0], run.results[2]
 
     def row_counts(result: dg.ExecuteInProcessResult) -> dict[str, object]:
-        return {
-            event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata[
-                "dagster/row_count"
-            ].value
-            for event in result.get_asset_materialization_events()
-        }
+        counts = {}
+        for event in result.get_asset_materialization_events():
+            metadata = event.step_materialization_data.materialization.metadata
+            counts[event.asset_key.to_user_string()] = metadata["dagster/row_count"].value
+        return counts
 
     assert row_counts(first) == row_counts(again)
     duplicates = run.warehouse.query(
