@@ -138,6 +138,8 @@ def _run(arguments: argparse.Namespace) -> int:
             instance=instance,
             raise_on_error=False,
             tags={"cdp/command": "run"},
+            # One line per day here; the full event log is in the Dagster UI.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         materialized = len(result.get_asset_materialization_events())
         failed_checks = [
