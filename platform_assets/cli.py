@@ -110,7 +110,12 @@ def _landed_days() -> list[date]:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    import warnings
+
     import dagster as dg
+
+    # Dagster's own selection parser uses a beta parameter internally; not the user's concern.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     from platform_assets.definitions import defs
 
@@ -162,10 +167,10 @@ def _run(arguments: argparse.Namespace) -> int:
                     f" {evaluation.asset_key.to_user_string()} {evaluation.check_name}:"
                     f" {evaluation.description}"
                 )
-        warnings = [e for e in failed_checks if e not in errors]
-        if warnings and not arguments.verbose:
+        warned = [e for e in failed_checks if e not in errors]
+        if warned and not arguments.verbose:
             by_check: dict[str, list[str]] = {}
-            for evaluation in warnings:
+            for evaluation in warned:
                 by_check.setdefault(evaluation.check_name, []).append(
                     evaluation.asset_key.to_user_string()
                 )

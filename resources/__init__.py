@@ -1,6 +1,6 @@
 """Resources: the only code that touches the outside world (warehouse file, landing zone)."""
 
 from resources.landing_zone import LandingFile, LandingZone
-from resources.warehouse import TableWrite, Warehouse
+from resources.warehouse import TableWrite, Warehouse, WarehouseSession
 
-__all__ = ["LandingFile", "LandingZone", "TableWrite", "Warehouse"]
+__all__ = ["LandingFile", "LandingZone", "TableWrite", "Warehouse", "WarehouseSession"]

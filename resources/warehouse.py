@@ -52,22 +52,36 @@ class Warehouse(dg.ConfigurableResource):
             connection.execute("set TimeZone = 'UTC'")
             yield connection
 
-    def query(self, sql: str, parameters: Sequence[Any] | None = None) -> pl.DataFrame:
+    @contextmanager
+    def session(self) -> Iterator[WarehouseSession]:
+        """One connection for a whole asset body: opening one costs more than a small query."""
         with self.connection() as connection:
-            return connection.execute(sql, parameters or []).pl()
+            yield WarehouseSession(connection)
+
+    def query(self, sql: str, parameters: Sequence[Any] | None = None) -> pl.DataFrame:
+        with self.session() as session:
+            return session.query(sql, parameters)
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> None:
-        with self.connection() as connection:
-            connection.execute(sql, parameters or [])
+        with self.session() as session:
+            session.execute(sql, parameters)
 
-    def table_exists(self, table: str) -> bool:
-        schema, name = table.split(".")
-        found = self.query(
-            "select count(*) as n from information_schema.tables"
-            " where table_schema = ? and table_name = ?",
-            [schema, name],
-        )
-        return bool(found["n"][0])
+    def replace(self, writes: Sequence[TableWrite]) -> None:
+        with self.session() as session:
+            session.replace(writes)
+
+
+class WarehouseSession:
+    """Queries and writes over one open connection."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.connection = connection
+
+    def query(self, sql: str, parameters: Sequence[Any] | None = None) -> pl.DataFrame:
+        return self.connection.execute(sql, parameters or []).pl()
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> None:
+        self.connection.execute(sql, parameters or [])
 
     def replace(self, writes: Sequence[TableWrite]) -> None:
         """Replace the matching rows of every table in one transaction: all or nothing.
@@ -75,15 +89,14 @@ class Warehouse(dg.ConfigurableResource):
         Tables are created from the first frame written to them. Re-running a write with the
         same `replace_where` gives the same table, which makes partition loads idempotent.
         """
-        with self.connection() as connection:
-            connection.execute("begin transaction")
-            try:
-                for write in writes:
-                    _replace_rows(connection, write)
-                connection.execute("commit")
-            except BaseException:
-                connection.execute("rollback")
-                raise
+        self.connection.execute("begin transaction")
+        try:
+            for write in writes:
+                _replace_rows(self.connection, write)
+            self.connection.execute("commit")
+        except BaseException:
+            self.connection.execute("rollback")
+            raise
 
 
 def _replace_rows(connection: duckdb.DuckDBPyConnection, write: TableWrite) -> None:

@@ -18,7 +18,7 @@ from platform_assets.settings import (
     QUARANTINE_WARN_RATIO,
     WAREHOUSE_WRITER_POOL,
 )
-from resources import TableWrite, Warehouse
+from resources import TableWrite, Warehouse, WarehouseSession
 
 LAYER = "cleaned"
 PARTITION_DATE = "_partition_date"
@@ -77,22 +77,23 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         partition_date = date.fromisoformat(context.partition_key)
-        raw = warehouse.query(
-            f"select * from raw.{contract.name} where {PARTITION_DATE} = ?"
-            " order by _source_file, _row_number",
-            [partition_date],
-        )
-        result = clean_partition(contract.name, raw, as_of=datetime.now(UTC))
-        where = {PARTITION_DATE: partition_date}
-        warehouse.replace(
-            [
-                TableWrite(tables["cleaned"], result.cleaned, where),
-                TableWrite(tables["quarantined"], result.quarantined, where),
-                TableWrite(tables["value_issues"], result.value_issues, where),
-                TableWrite(tables["superseded"], result.superseded, where),
-            ]
-        )
-        verdicts = _verdicts(contract, partition_date, raw.height, result, warehouse)
+        with warehouse.session() as db:
+            raw = db.query(
+                f"select * from raw.{contract.name} where {PARTITION_DATE} = ?"
+                " order by _source_file, _row_number",
+                [partition_date],
+            )
+            result = clean_partition(contract.name, raw, as_of=datetime.now(UTC))
+            where = {PARTITION_DATE: partition_date}
+            db.replace(
+                [
+                    TableWrite(tables["cleaned"], result.cleaned, where),
+                    TableWrite(tables["quarantined"], result.quarantined, where),
+                    TableWrite(tables["value_issues"], result.value_issues, where),
+                    TableWrite(tables["superseded"], result.superseded, where),
+                ]
+            )
+            verdicts = _verdicts(contract, partition_date, raw.height, result, db)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.cleaned.height,
@@ -132,7 +133,7 @@ def _rule_counts(quarantined: pl.DataFrame) -> dict[str, int]:
     return {r["failed_rules"]: r["len"] for r in exploded.group_by("failed_rules").len().to_dicts()}
 
 
-def conservation_verdict(warehouse: Warehouse, source: str, partition_date: date) -> Verdict:
+def conservation_verdict(db: WarehouseSession, source: str, partition_date: date) -> Verdict:
     """Raw rows = cleaned + quarantined + superseded, proven row by row on the warehouse."""
     tables = cleaned_tables(source)
     placed = " union all ".join(
@@ -140,7 +141,7 @@ def conservation_verdict(warehouse: Warehouse, source: str, partition_date: date
         f" where {PARTITION_DATE} = $day"
         for place in ("cleaned", "quarantined", "superseded")
     )
-    counts = warehouse.query(
+    counts = db.query(
         f"""
         with placed as ({placed}),
         raw_rows as (
@@ -180,13 +181,13 @@ def _verdicts(
     partition_date: date,
     raw_rows: int,
     result: CleanResult,
-    warehouse: Warehouse,
+    db: WarehouseSession,
 ) -> dict[str, Verdict]:
     tables = cleaned_tables(contract.name)
-    written = warehouse.query(
+    written = db.query(
         f"select * from {tables['cleaned']} where {PARTITION_DATE} = ?", [partition_date]
     )
-    quarantined = warehouse.query(
+    quarantined = db.query(
         f"select * from {tables['quarantined']} where {PARTITION_DATE} = ?",
         [partition_date],
     )
@@ -198,7 +199,7 @@ def _verdicts(
         )
     rate = result.quarantined.height / raw_rows if raw_rows else 0.0
     return {
-        "conservation": conservation_verdict(warehouse, contract.name, partition_date),
+        "conservation": conservation_verdict(db, contract.name, partition_date),
         "schema": schema,
         "quarantine_rate": Verdict(
             rate <= QUARANTINE_WARN_RATIO,
@@ -212,7 +213,7 @@ def _verdicts(
             },
         ),
         "volume": volume_verdict(
-            written.height, trailing_row_counts(warehouse, tables["cleaned"], partition_date)
+            written.height, trailing_row_counts(db, tables["cleaned"], partition_date)
         ),
     }
 

@@ -20,7 +20,7 @@ from platform_assets.settings import (
     VOLUME_TRAILING_PARTITIONS,
     WAREHOUSE_WRITER_POOL,
 )
-from resources import LandingZone, TableWrite, Warehouse
+from resources import LandingZone, TableWrite, Warehouse, WarehouseSession
 from resources.landing_zone import file_sha256
 
 LAYER = "raw"
@@ -88,26 +88,27 @@ def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
             loaded_at=datetime.now(UTC),
         )
         where = {PARTITION_DATE: partition_date}
-        warehouse.replace(
-            [
-                TableWrite(table, load.rows, where),
-                TableWrite(
-                    LANDED_FILES_TABLE, load.landed_files, where | {"source": contract.name}
-                ),
-                TableWrite(
-                    REJECTED_LINES_TABLE, load.rejected_lines, where | {"source": contract.name}
-                ),
-            ]
-        )
-        warehouse.execute(
-            f"create or replace view {REJECTED_FILES_VIEW} as"
-            f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
-        )
-        if not files:
-            context.log.info(
-                f"No {contract.name} files landed for {partition_date}: empty partition"
+        with warehouse.session() as db:
+            db.replace(
+                [
+                    TableWrite(table, load.rows, where),
+                    TableWrite(
+                        LANDED_FILES_TABLE, load.landed_files, where | {"source": contract.name}
+                    ),
+                    TableWrite(
+                        REJECTED_LINES_TABLE, load.rejected_lines, where | {"source": contract.name}
+                    ),
+                ]
             )
-        verdicts = _verdicts(contract, partition_date, load, warehouse, landing_zone)
+            db.execute(
+                f"create or replace view {REJECTED_FILES_VIEW} as"
+                f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
+            )
+            if not files:
+                context.log.info(
+                    f"No {contract.name} files landed for {partition_date}: empty partition"
+                )
+            verdicts = _verdicts(contract, partition_date, load, db, landing_zone)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": load.rows.height,
@@ -137,7 +138,7 @@ def _verdicts(
     contract: SourceContract,
     partition_date: date,
     load: PartitionLoad,
-    warehouse: Warehouse,
+    db: WarehouseSession,
     landing_zone: LandingZone,
 ) -> dict[str, Verdict]:
     table = f"{LAYER}.{contract.name}"
@@ -145,7 +146,7 @@ def _verdicts(
     duplicates = load.duplicate_files
     first, last = partition_range()
     misplaced = landing_zone.misplaced_entries(contract.name, first, last)
-    written = warehouse.query(f"select * from {table} where {PARTITION_DATE} = ?", [partition_date])
+    written = db.query(f"select * from {table} where {PARTITION_DATE} = ?", [partition_date])
     return {
         "files_readable": Verdict(
             rejected.is_empty(),
@@ -180,15 +181,13 @@ def _verdicts(
             {"misplaced": misplaced},
         ),
         "schema": schema_verdict(raw_table_schema(contract), written),
-        "volume": volume_verdict(
-            written.height, trailing_row_counts(warehouse, table, partition_date)
-        ),
+        "volume": volume_verdict(written.height, trailing_row_counts(db, table, partition_date)),
     }
 
 
-def trailing_row_counts(warehouse: Warehouse, table: str, partition_date: date) -> list[int]:
+def trailing_row_counts(db: WarehouseSession, table: str, partition_date: date) -> list[int]:
     """Row counts of the trailing days that have rows in `table`."""
-    counts = warehouse.query(
+    counts = db.query(
         f"""
         select {PARTITION_DATE} as day, count(*) as n from {table}
         where {PARTITION_DATE} < ? and {PARTITION_DATE} >= ? - to_days(?)
