@@ -83,3 +83,14 @@ def test_workspace_points_at_the_one_definitions() -> None:
     workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
     target = workspace["load_from"][0]["python_module"]
     assert (target["module_name"], target["attribute"]) == ("platform_assets.definitions", "defs")
+
+
+def test_dbt_source_cleaned_names_exactly_the_cleaned_assets() -> None:
+    sources = yaml.safe_load(
+        (ROOT / "dbt" / "models" / "staging" / "_cleaned__sources.yml").read_text()
+    )
+    (cleaned,) = [s for s in sources["sources"] if s["name"] == "cleaned"]
+    assert cleaned["schema"] == "cleaned"
+    assert {t["name"]: t["meta"]["dagster"]["asset_key"] for t in cleaned["tables"]} == {
+        source: ["cleaned", source] for source in SOURCES
+    }
