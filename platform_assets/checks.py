@@ -44,9 +44,19 @@ def volume_verdict(current_rows: int, trailing_rows: list[int]) -> Verdict:
 
 
 def schema_verdict(
-    schema: pa.DataFrameSchema | type[pa.DataFrameModel], frame: pl.DataFrame
+    schema: pa.DataFrameSchema | type[pa.DataFrameModel],
+    frame: pl.DataFrame,
+    table_schema: pl.Schema | None = None,
 ) -> Verdict:
-    """Validate collected data (a LazyFrame would only have its schema checked)."""
+    """Validate the collected rows written (a LazyFrame would only have its schema checked),
+    and that the warehouse table has exactly the columns and types of those rows."""
+    if table_schema is not None and dict(table_schema) != dict(frame.schema):
+        differences = {
+            name: f"table {table_schema.get(name)} vs rows {frame.schema.get(name)}"
+            for name in sorted({*table_schema, *frame.schema})
+            if table_schema.get(name) != frame.schema.get(name)
+        }
+        return Verdict(False, "table columns differ from the validated rows", differences)
     try:
         schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:

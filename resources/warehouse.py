@@ -83,6 +83,10 @@ class WarehouseSession:
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> None:
         self.connection.execute(sql, parameters or [])
 
+    def table_schema(self, table: str) -> pl.Schema:
+        """Column names and types of a table as polars reads them."""
+        return self.query(f"select * from {table} limit 0").schema
+
     def replace(self, writes: Sequence[TableWrite]) -> None:
         """Replace the matching rows of every table in one transaction: all or nothing.
 

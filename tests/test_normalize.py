@@ -506,3 +506,56 @@ def test_non_integer_is_rejected(raw: str) -> None:
 )
 def test_identifier_is_trimmed_and_otherwise_kept(raw: str, expected: str) -> None:
     assert one(normalize_identifier, raw) == (expected, None)
+
+
+def test_plain_address_shortcut_agrees_with_email_validator_on_every_address() -> None:
+    from faker import Faker
+
+    from platform_assets.cleaned.normalize import _email, _emails
+
+    faker = Faker(["en_GB", "de_DE", "fr_FR"])
+    faker.seed_instance(3)
+    addresses = [faker.email().lower() for _ in range(300)] + [
+        "a" * 64 + "@example.com",
+        "a" * 65 + "@example.com",
+        "x@" + "a" * 63 + ".com",
+        "x@" + "a" * 64 + ".com",
+        ("y" * 60 + ".") * 4 + "@example.com",
+        "o'brien+news@example.co.uk",
+        "a..b@example.com",
+        ".a@example.com",
+        "a.@example.com",
+        "ann@localhost",
+        "ann@shop.test",
+        "ann@-bad.com",
+        "ann@bad-.com",
+        "ann@example.c",
+        "zoë@example.com",
+        "ann@exämple.com",
+        '"quoted"@example.com',
+        "ann@[127.0.0.1]",
+        "ann@123.com",
+        "ann@mail.invalid",
+    ]
+    assert _emails(addresses) == [_email(address) for address in addresses]
+
+
+def test_phones_normalized_in_worker_processes_match_the_serial_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from platform_assets.cleaned import normalize
+
+    values = pl.Series(
+        ["020 7946 0958", "+49 30 901820", "12", "(212) 555-0147", "0044 20 7946 0958"]
+    )
+    regions = pl.Series(["GB", None, "GB", "US", "FR"])
+    serial = normalize_phone(values, regions, "GB")
+    monkeypatch.setattr(normalize, "_PARALLEL_PHONES", 2)
+    monkeypatch.setattr(normalize.os, "cpu_count", lambda: 2)
+    parallel = normalize_phone(values, regions, "GB")
+    assert parallel.values.to_list() == serial.values.to_list()
+    assert (
+        parallel.errors.to_list()
+        == serial.errors.to_list()
+        == [None, None, "invalid_phone", None, None]
+    )

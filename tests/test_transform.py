@@ -278,3 +278,17 @@ def test_model_required_fields_match_the_contract() -> None:
             if not column.nullable and not name.startswith("_")
         }
         assert required == set(contract.required), source
+
+
+def test_schema_check_fails_when_the_table_types_differ_from_the_validated_rows() -> None:
+    raw = raw_frame(
+        "email_events",
+        [{"event_id": "e1", "occurred_at": "2026-11-03", "email": "a@b.com", "event_type": "open"}],
+    )
+    cleaned = clean_partition("email_events", raw, AS_OF).cleaned
+    drifted = pl.Schema({**cleaned.schema, "occurred_at": pl.Utf8})
+    verdict = schema_verdict(MODELS["email_events"], cleaned, drifted)
+    assert not verdict.passed
+    assert verdict.metadata == {
+        "occurred_at": "table String vs rows Datetime(time_unit='us', time_zone='UTC')"
+    }

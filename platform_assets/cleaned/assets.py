@@ -184,15 +184,11 @@ def _verdicts(
     db: WarehouseSession,
 ) -> dict[str, Verdict]:
     tables = cleaned_tables(contract.name)
-    written = db.query(
-        f"select * from {tables['cleaned']} where {PARTITION_DATE} = ?", [partition_date]
+    written = result.cleaned
+    schema = schema_verdict(MODELS[contract.name], written, db.table_schema(tables["cleaned"]))
+    quarantine_shape = schema_verdict(
+        quarantine_schema(), result.quarantined, db.table_schema(tables["quarantined"])
     )
-    quarantined = db.query(
-        f"select * from {tables['quarantined']} where {PARTITION_DATE} = ?",
-        [partition_date],
-    )
-    schema = schema_verdict(MODELS[contract.name], written)
-    quarantine_shape = schema_verdict(quarantine_schema(), quarantined)
     if not quarantine_shape.passed:
         schema = Verdict(
             False, f"quarantine table: {quarantine_shape.description}", quarantine_shape.metadata

@@ -11,14 +11,19 @@ and is mapped back; everything else is polars expressions.
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
 
 import email_validator
 import phonenumbers
 import polars as pl
 import pycountry
+
+from platform_assets.cleaned import phones
 
 
 class Normalized(NamedTuple):
@@ -62,13 +67,19 @@ def _map_distinct(
     prepare: Callable[[pl.Series], pl.Series],
     convert: Callable[[str], str | None],
     rule: str,
+    convert_many: Callable[[list[str]], list[str | None]] | None = None,
 ) -> Normalized:
     """Run `convert` once per distinct prepared value and map the results back."""
 
     def convert_all(text: pl.Series) -> pl.Series:
         keys = prepare(text)
         distinct = keys.drop_nulls().unique()
-        results = pl.Series([convert(key) for key in distinct.to_list()], dtype=pl.String)
+        converted = (
+            convert_many(distinct.to_list())
+            if convert_many
+            else [convert(key) for key in distinct.to_list()]
+        )
+        results = pl.Series(converted, dtype=pl.String)
         return keys.replace_strict(distinct, results, default=None, return_dtype=pl.String)
 
     return _normalize(values, convert_all, rule)
@@ -92,36 +103,64 @@ def _email(text: str) -> str | None:
     return validated.normalized.lower()
 
 
+# A plain ASCII address (dot-atom local part of at most 64 characters, LDH domain labels) is
+# valid exactly when its domain is, and email-validator's normalized form of it is itself. Such
+# addresses only need their domain validated, once per domain; every other address goes through
+# email-validator whole.
+_ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
+_PLAIN_ADDRESS = (
+    rf"^(?:{_ATEXT}+(?:\.{_ATEXT}+)*)@((?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,63}})$"
+)
+_MAX_ADDRESS_LENGTH = 254  # RFC 5321, as email-validator enforces it
+_MAX_LOCAL_LENGTH = 64
+
+
+def _emails(keys: list[str]) -> list[str | None]:
+    frame = pl.DataFrame({"address": keys}, schema={"address": pl.String}).with_columns(
+        pl.col("address").str.extract(_PLAIN_ADDRESS, 1).alias("domain")
+    )
+    plain = (
+        pl.col("domain").is_not_null()
+        & (pl.col("address").str.len_bytes() <= _MAX_ADDRESS_LENGTH)
+        & (pl.col("address").str.split("@").list.first().str.len_bytes() <= _MAX_LOCAL_LENGTH)
+    )
+    frame = frame.with_columns(plain.alias("plain"))
+    domains = frame.filter("plain")["domain"].unique().to_list()
+    valid_domains = [domain for domain in domains if _email(f"a@{domain}") is not None]
+    return [
+        (address if is_valid_domain else None) if is_plain else _email(address)
+        for address, is_plain, is_valid_domain in zip(
+            frame["address"].to_list(),
+            frame["plain"].to_list(),
+            frame["domain"].is_in(valid_domains).to_list(),
+            strict=True,
+        )
+    ]
+
+
 def normalize_email(values: pl.Series) -> Normalized:
     """Lower-cased email address in email-validator's normalized form; rule `invalid_email`."""
-    return _map_distinct(values, lambda text: text.str.to_lowercase(), _email, "invalid_email")
+    return _map_distinct(
+        values, lambda text: text.str.to_lowercase(), _email, "invalid_email", convert_many=_emails
+    )
 
 
 # Regions only matter for numbers without an international prefix; this key shares the parse of
 # `+...` numbers across rows from every country.
 _ANY_REGION = "ZZ"
 
-
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _phone(text: str, region: str) -> str | None:
-    candidates = [text]
-    if text.startswith("00"):
-        # `00` is the international prefix almost everywhere, though not in every region (North
-        # America dials 011), and no national number starts with it.
-        candidates.append("+" + text[2:])
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_possible_number(number) and phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
+# Below this many distinct numbers, starting worker processes costs more than it saves.
+_PARALLEL_PHONES = 20_000
 
 
-def _phone_key(key: str) -> str | None:
-    region, _, text = key.partition("|")
-    return _phone(text, region)
+def _phones_in_parallel(keys: list[str]) -> list[str | None]:
+    """phonenumbers is pure Python and the slowest step of the layer: use every core."""
+    workers = os.cpu_count() or 1
+    if len(keys) < _PARALLEL_PHONES or workers < 2:
+        return [phones.e164_of_key(key) for key in keys]
+    # spawn: the workers import only `phones` (and phonenumbers), not the parent's threads.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(phones.e164_of_key, keys, chunksize=2_000))
 
 
 def normalize_phone(
@@ -149,7 +188,9 @@ def normalize_phone(
         key_region = region.set(compact.str.starts_with("+"), _ANY_REGION)
         return key_region + "|" + compact
 
-    return _map_distinct(values, prepare, _phone_key, "invalid_phone")
+    return _map_distinct(
+        values, prepare, phones.e164_of_key, "invalid_phone", convert_many=_phones_in_parallel
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def _verdicts(
     duplicates = load.duplicate_files
     first, last = partition_range()
     misplaced = landing_zone.misplaced_entries(contract.name, first, last)
-    written = db.query(f"select * from {table} where {PARTITION_DATE} = ?", [partition_date])
+    written = load.rows
     return {
         "files_readable": Verdict(
             rejected.is_empty(),
@@ -180,7 +180,7 @@ def _verdicts(
             f"{len(misplaced)} misplaced folder(s) or file(s)",
             {"misplaced": misplaced},
         ),
-        "schema": schema_verdict(raw_table_schema(contract), written),
+        "schema": schema_verdict(raw_table_schema(contract), written, db.table_schema(table)),
         "volume": volume_verdict(written.height, trailing_row_counts(db, table, partition_date)),
     }
 
