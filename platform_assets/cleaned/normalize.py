@@ -158,8 +158,10 @@ def _phones_in_parallel(keys: list[str]) -> list[str | None]:
     workers = os.cpu_count() or 1
     if len(keys) < _PARALLEL_PHONES or workers < 2:
         return [phones.e164_of_key(key) for key in keys]
-    # spawn: the workers import only `phones` (and phonenumbers), not the parent's threads.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # fork, not spawn: spawn re-imports the caller's __main__, which breaks any script without a
+    # main guard. The forked workers run only `phones` (pure Python), never polars, so the
+    # parent's polars threads that fork does not copy are never needed.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         return list(pool.map(phones.e164_of_key, keys, chunksize=2_000))
 
 

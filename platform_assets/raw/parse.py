@@ -125,6 +125,9 @@ def _parse_csv(text: str, contract: SourceContract) -> ParsedFile:
         raise FileRejected(f"unreadable CSV header: {error}") from error
     _check_header(header, contract, delimited=True)
     width = len(header)
+    fast = _parse_well_formed_csv(text, header)
+    if fast is not None:
+        return ParsedFile(rows=_to_contract_shape(fast, list(range(1, fast.height + 1)), contract))
     good: list[list[str]] = []
     row_numbers: list[int] = []
     rejected: list[RejectedLine] = []
@@ -152,18 +155,31 @@ def _parse_csv(text: str, contract: SourceContract) -> ParsedFile:
             continue
         good.append(fields)
         row_numbers.append(row_number)
-    columns = list(zip(*good, strict=True)) if good else [() for _ in header]
-    frame = pl.DataFrame(
-        {
-            name: pl.Series(name, values, dtype=pl.Utf8)
-            for name, values in zip(header, columns, strict=True)
-        }
-    )
-    # An empty CSV cell is a missing value, as it would be in JSON.
-    frame = frame.with_columns(pl.all().replace("", None))
     return ParsedFile(
-        rows=_to_contract_shape(frame, row_numbers, contract), rejected_lines=rejected
+        rows=_to_contract_shape(_csv_frame(good, header), row_numbers, contract),
+        rejected_lines=rejected,
     )
+
+
+def _parse_well_formed_csv(text: str, header: list[str]) -> pl.DataFrame | None:
+    """The common case in one pass: every record readable and as wide as the header.
+
+    None sends the file through the record-by-record path, which sets the bad ones aside.
+    """
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))[1:]
+    except csv.Error:
+        return None
+    width = len(header)
+    if any(len(fields) != width for fields in records):  # blank lines are width 0
+        return None
+    return _csv_frame(records, header)
+
+
+def _csv_frame(records: list[list[str]], header: list[str]) -> pl.DataFrame:
+    frame = pl.DataFrame(records, schema={name: pl.Utf8 for name in header}, orient="row")
+    # An empty CSV cell is a missing value, as it would be in JSON.
+    return frame.with_columns(pl.all().replace("", None))
 
 
 def _parse_jsonl(text: str, contract: SourceContract) -> ParsedFile:
