@@ -8,7 +8,6 @@ export CDP_LANDING_DIR ?= $(CURDIR)/data/landing
 export CDP_DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-export DAGSTER_DISABLE_TELEMETRY := true
 
 DEMO_PEOPLE ?= 3000
 DEMO_DAYS ?= 14
