@@ -183,6 +183,12 @@ def _csv_frame(records: list[list[str]], header: list[str]) -> pl.DataFrame:
 
 
 def _parse_jsonl(text: str, contract: SourceContract) -> ParsedFile:
+    fast = _parse_well_formed_jsonl(text)
+    if fast is not None:
+        header = _normalize_header(fast.columns)
+        fast = fast.rename(dict(zip(fast.columns, header, strict=True)))
+        _check_header(header, contract, delimited=False)
+        return ParsedFile(rows=_to_contract_shape(fast, list(range(1, fast.height + 1)), contract))
     lines = text.splitlines()
     records: list[dict[str, object]] = []
     row_numbers: list[int] = []
@@ -221,15 +227,49 @@ def _parse_jsonl(text: str, contract: SourceContract) -> ParsedFile:
     )
 
 
+def _parse_well_formed_jsonl(text: str) -> pl.DataFrame | None:
+    """The common case, vectorized: every line a flat JSON object with consistent types.
+
+    None sends the file through the line-by-line path, which sets broken lines aside.
+    """
+    if "\n\n" in text or not text.lstrip().startswith("{"):
+        return None  # blank lines would shift the record numbers
+    try:
+        frame = pl.read_ndjson(io.StringIO(text), infer_schema_length=None)
+    except Exception:  # polars raises several types for broken or inconsistent lines
+        return None
+    if any(dtype.is_nested() for dtype in frame.schema.values()):
+        return None
+    as_text = [_number_or_flag_as_text(pl.col(name), dtype) for name, dtype in frame.schema.items()]
+    # An empty string is a missing value, as an empty CSV cell is.
+    return frame.select(as_text).with_columns(pl.all().replace("", None))
+
+
+def _number_or_flag_as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Boolean:
+        return column.cast(pl.Utf8).str.to_lowercase()
+    if dtype.is_float():
+        # A column mixing 1762000000 and 1762000000.5 is read as floats; integral values keep
+        # their integer text, as the line-by-line path writes them.
+        return (
+            pl.when(column == column.floor())
+            .then(column.cast(pl.Int64, strict=False).cast(pl.Utf8))
+            .otherwise(column.cast(pl.Utf8))
+        )
+    return column.cast(pl.Utf8)
+
+
 def _json_value_as_text(value: object) -> str | None:
-    if value is None:
+    if value is None or value == "":
         return None
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int):
+        return str(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 

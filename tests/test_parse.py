@@ -1,0 +1,74 @@
+"""Parsing landing files: the one-pass path and the line-by-line path give the same rows."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from platform_assets.contract import SOURCES
+from platform_assets.generator import GeneratorConfig, generate
+from platform_assets.raw.parse import FileRejected, parse_landing_file
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("parse")
+    generate(
+        GeneratorConfig(
+            landing_dir=root / "landing",
+            truth_dir=root / "truth",
+            people=120,
+            days=4,  # the first email campaign goes out on the third day
+            start_date=date(2026, 11, 1),
+            progress=False,
+        )
+    )
+    return root / "landing"
+
+
+def _text(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+@pytest.mark.parametrize(
+    ("source", "pattern", "broken_line"),
+    [
+        ("email_events", "*.jsonl", b'{"event_id": "broken\n'),
+        ("web_events", "*.jsonl.gz", b"[1, 2]\n"),
+        ("crm_contacts", "*.csv", b"only,three,fields\n"),
+        ("shop_customers", "*.csv.gz", b"x\n"),
+    ],
+)
+def test_a_broken_line_changes_nothing_but_itself(
+    landing: Path, source: str, pattern: str, broken_line: bytes
+) -> None:
+    (path,) = sorted((landing / source).rglob(pattern))[:1]
+    plain_name = path.name.removesuffix(".gz")
+    clean = parse_landing_file(plain_name, _text(path), SOURCES[source])
+    with_broken = parse_landing_file(plain_name, _text(path) + broken_line, SOURCES[source])
+    assert clean.rows.height > 0 and clean.rejected_lines == []
+    assert with_broken.rows.equals(clean.rows)
+    assert [line.row_number for line in with_broken.rejected_lines] == [clean.rows.height + 1]
+
+
+def test_json_numbers_keep_their_integer_text_in_a_mixed_column() -> None:
+    contract = SOURCES["email_events"]
+    lines = (
+        b'{"event_id": 7, "occurred_at": 1762000000, "email": "a@b.com", "event_type": "open"}\n'
+        b'{"event_id": 8, "occurred_at": 1762000000.5, "email": "", "event_type": "open"}\n'
+    )
+    rows = parse_landing_file("e.jsonl", lines, contract).rows
+    assert rows["occurred_at"].to_list() == ["1762000000", "1762000000.5"]
+    assert rows["event_id"].to_list() == ["7", "8"]
+    assert rows["email"].to_list() == ["a@b.com", None]
+
+
+def test_json_file_without_a_required_key_anywhere_is_rejected() -> None:
+    with pytest.raises(FileRejected, match="missing required column"):
+        parse_landing_file(
+            "e.jsonl", b'{"event_id": "1", "email": "a@b.com"}\n', SOURCES["email_events"]
+        )
