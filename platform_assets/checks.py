@@ -1,4 +1,4 @@
-"""Check logic shared by every layer, as pure functions over counts and frames."""
+"""Check logic shared by every layer: verdicts from counts and frames, then Dagster results."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+import dagster as dg
 import pandera.errors
 import pandera.polars as pa
 import polars as pl
@@ -18,6 +19,22 @@ class Verdict:
     passed: bool
     description: str
     metadata: dict[str, Any]
+
+
+def check_results(verdicts: dict[str, Verdict], warnings: set[str]) -> list[dg.AssetCheckResult]:
+    """One result per named verdict; those named in `warnings` only warn when they fail."""
+    return [
+        dg.AssetCheckResult(
+            check_name=name,
+            passed=verdict.passed,
+            severity=dg.AssetCheckSeverity.WARN
+            if name in warnings
+            else dg.AssetCheckSeverity.ERROR,
+            description=verdict.description,
+            metadata=verdict.metadata,
+        )
+        for name, verdict in verdicts.items()
+    ]
 
 
 def volume_verdict(current_rows: int, trailing_rows: list[int]) -> Verdict:

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from platform_assets.checks import Verdict, schema_verdict, volume_verdict
+from platform_assets.checks import Verdict, check_results, schema_verdict, volume_verdict
 from platform_assets.cleaned.schemas import MODELS, quarantine_schema
 from platform_assets.cleaned.transform import CleanResult, clean_partition
 from platform_assets.contract import SOURCES, SourceContract
@@ -111,18 +111,7 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
                     }
                 ),
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=name,
-                    passed=verdict.passed,
-                    severity=dg.AssetCheckSeverity.WARN
-                    if name in WARNING_CHECKS
-                    else dg.AssetCheckSeverity.ERROR,
-                    description=verdict.description,
-                    metadata=verdict.metadata,
-                )
-                for name, verdict in verdicts.items()
-            ],
+            check_results=check_results(verdicts, warnings=WARNING_CHECKS),
         )
 
     return cleaned_source

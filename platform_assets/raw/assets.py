@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from platform_assets.checks import Verdict, schema_verdict, volume_verdict
+from platform_assets.checks import Verdict, check_results, schema_verdict, volume_verdict
 from platform_assets.contract import SOURCES, SourceContract
 from platform_assets.partitions import daily_partitions, partition_range
 from platform_assets.raw.load import (
@@ -117,18 +117,7 @@ def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 "lines_rejected": load.rejected_lines.height,
                 "notes": dg.MetadataValue.json(load.notes),
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=name,
-                    passed=verdict.passed,
-                    severity=dg.AssetCheckSeverity.WARN
-                    if name in WARNING_CHECKS
-                    else dg.AssetCheckSeverity.ERROR,
-                    description=verdict.description,
-                    metadata=verdict.metadata,
-                )
-                for name, verdict in verdicts.items()
-            ],
+            check_results=check_results(verdicts, warnings=WARNING_CHECKS),
         )
 
     return raw_source
