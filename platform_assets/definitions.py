@@ -7,7 +7,7 @@ from platform_assets.raw import raw_assets
 from resources import LandingZone, Warehouse
 from sensors import landing_zone_sensor
 
-# Cleaned partitions follow their raw partition through AutomationCondition.eager(); this
+# Cleaned partitions follow their raw partition through their automation condition; this
 # sensor evaluates those conditions and, unlike Dagster's default, starts running.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",

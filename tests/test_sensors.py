@@ -58,3 +58,29 @@ def test_removed_day_is_reloaded_so_its_rows_leave(land: LandFile, landing_zone)
 def test_folder_outside_the_partition_range_requests_nothing(land: LandFile, landing_zone) -> None:
     land("orders", "a.csv", "order_id\n", day="2019-05-01")
     assert _evaluate(landing_zone, None).run_requests == []
+
+
+def test_cleaned_day_follows_a_reloaded_raw_day_even_when_it_is_not_the_latest(
+    land: LandFile, landing_zone, warehouse
+) -> None:
+    from platform_assets.definitions import defs
+
+    land(
+        "orders",
+        "late.csv",
+        "order_id,line_number,customer_id,ordered_at,sku\no1,1,s1,2026-11-02,A\n",
+    )
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.total_requested == 0
+        dg.materialize(
+            assets,
+            partition_key=DAY,
+            selection=[dg.AssetKey(["raw", "orders"])],
+            resources={"warehouse": warehouse, "landing_zone": landing_zone},
+            instance=instance,
+        )
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        assert after.get_requested_partitions(dg.AssetKey(["cleaned", "orders"])) == {DAY}
+        assert after.total_requested == 1

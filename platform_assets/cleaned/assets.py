@@ -33,6 +33,17 @@ CHECKS = {
 }
 WARNING_CHECKS = {"quarantine_rate", "volume"}
 
+# AutomationCondition.eager() without its `in_latest_time_window()`: a late file re-loads an old
+# day's raw partition, and that day's cleaned partition must follow it too.
+FOLLOWS_RAW_ON_ANY_DAY = (
+    (
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
+    ).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("follows raw on any day")
+
 
 def cleaned_tables(source: str) -> dict[str, str]:
     return {
@@ -57,7 +68,7 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
         kinds={"duckdb", "polars"},
         tags={"layer": LAYER},
         freshness_policy=FRESHNESS[LAYER],
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=FOLLOWS_RAW_ON_ANY_DAY,
         check_specs=[
             dg.AssetCheckSpec(
                 name, asset=key, description=description, blocking=name == "conservation"
