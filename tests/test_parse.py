@@ -40,6 +40,8 @@ def _text(path: Path) -> bytes:
         ("email_events", "*.jsonl", b'{"event_id": "broken\n'),
         ("web_events", "*.jsonl.gz", b"[1, 2]\n"),
         ("crm_contacts", "*.csv", b"only,three,fields\n"),
+        ("orders", "*.csv", b"o9,1\n"),
+        ("consent", "*.csv", b'"quoted, and short"\n'),
         ("shop_customers", "*.csv.gz", b"x\n"),
     ],
 )
