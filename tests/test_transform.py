@@ -292,3 +292,30 @@ def test_schema_check_fails_when_the_table_types_differ_from_the_validated_rows(
     assert verdict.metadata == {
         "occurred_at": "table String vs rows Datetime(time_unit='us', time_zone='UTC')"
     }
+
+
+def test_quarantine_value_issue_and_superseded_rows_match_their_schemas() -> None:
+    from platform_assets.cleaned.schemas import (
+        quarantine_schema,
+        superseded_schema,
+        value_quarantine_schema,
+    )
+
+    raw = raw_frame(
+        "crm_contacts",
+        [
+            _contact("c1", "2026-11-03 09:00:00", phone="12"),
+            _contact("c1", "2026-11-03 10:00:00", email="ann@"),
+            _contact(None, "2026-11-03 10:00:00"),  # type: ignore[arg-type]
+        ],
+    )
+    result = clean_partition("crm_contacts", raw, AS_OF)
+    assert result.quarantined.height == result.superseded.height == 1
+    assert result.value_issues.height == 2
+    for schema, rows in (
+        (quarantine_schema(), result.quarantined),
+        (value_quarantine_schema(), result.value_issues),
+        (superseded_schema(), result.superseded),
+    ):
+        verdict = schema_verdict(schema, rows)
+        assert verdict.passed, verdict.metadata

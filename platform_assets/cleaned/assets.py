@@ -6,7 +6,12 @@ import dagster as dg
 import polars as pl
 
 from platform_assets.checks import Verdict, check_results, schema_verdict, volume_verdict
-from platform_assets.cleaned.schemas import MODELS, quarantine_schema
+from platform_assets.cleaned.schemas import (
+    MODELS,
+    quarantine_schema,
+    superseded_schema,
+    value_quarantine_schema,
+)
 from platform_assets.cleaned.transform import CleanResult, clean_partition
 from platform_assets.contract import SOURCES, SourceContract
 from platform_assets.partitions import daily_partitions
@@ -186,13 +191,15 @@ def _verdicts(
     tables = cleaned_tables(contract.name)
     written = result.cleaned
     schema = schema_verdict(MODELS[contract.name], written, db.table_schema(tables["cleaned"]))
-    quarantine_shape = schema_verdict(
-        quarantine_schema(), result.quarantined, db.table_schema(tables["quarantined"])
-    )
-    if not quarantine_shape.passed:
-        schema = Verdict(
-            False, f"quarantine table: {quarantine_shape.description}", quarantine_shape.metadata
-        )
+    side_tables = {
+        "quarantined": (quarantine_schema(), result.quarantined),
+        "value_issues": (value_quarantine_schema(), result.value_issues),
+        "superseded": (superseded_schema(), result.superseded),
+    }
+    for place, (side_schema, rows) in side_tables.items():
+        shape = schema_verdict(side_schema, rows, db.table_schema(tables[place]))
+        if not shape.passed:
+            schema = Verdict(False, f"{tables[place]}: {shape.description}", shape.metadata)
     rate = result.quarantined.height / raw_rows if raw_rows else 0.0
     return {
         "conservation": conservation_verdict(db, contract.name, partition_date),

@@ -211,15 +211,61 @@ def cleaned_columns(source: str) -> list[str]:
     return ordered
 
 
+def _lineage_columns() -> dict[str, pa.Column]:
+    return {
+        "_partition_date": pa.Column(pl.Date, nullable=False),
+        "_source_file": pa.Column(pl.Utf8, nullable=False),
+        "_row_number": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(1)),
+    }
+
+
 def quarantine_schema() -> pa.DataFrameSchema:
     """Row-level quarantine: the whole raw row, the rules it failed, where it came from."""
     return pa.DataFrameSchema(
-        {
-            "_partition_date": pa.Column(pl.Date, nullable=False),
-            "_source_file": pa.Column(pl.Utf8, nullable=False),
-            "_row_number": pa.Column(pl.Int64, nullable=False),
+        _lineage_columns()
+        | {
             "failed_rules": pa.Column(pl.Utf8, nullable=False),
             "original_record": pa.Column(pl.Utf8, nullable=False),
+        },
+        strict=True,
+        unique=["_source_file", "_row_number"],
+    )
+
+
+def value_quarantine_schema() -> pa.DataFrameSchema:
+    """Value-level quarantine: one nulled value per row, its original text and its rule."""
+    return pa.DataFrameSchema(
+        _lineage_columns()
+        | {
+            "column_name": pa.Column(pl.Utf8, nullable=False),
+            "original_value": pa.Column(pl.Utf8, nullable=False),
+            "rule": pa.Column(pl.Utf8, nullable=False),
+        },
+        strict=True,
+        unique=["_source_file", "_row_number", "column_name"],
+    )
+
+
+def superseded_schema() -> pa.DataFrameSchema:
+    """Rows replaced by a newer version or repeated, with the row that was kept instead."""
+    return pa.DataFrameSchema(
+        _lineage_columns()
+        | {
+            "record_key": pa.Column(pl.Utf8, nullable=False),
+            "reason": pa.Column(
+                pl.Utf8,
+                nullable=False,
+                checks=pa.Check.isin(
+                    [
+                        "older_version",
+                        "same_version_landed_again",
+                        "repeated_delivery",
+                        "re_sent_later",
+                    ]
+                ),
+            ),
+            "kept_source_file": pa.Column(pl.Utf8, nullable=False),
+            "kept_row_number": pa.Column(pl.Int64, nullable=False),
         },
         strict=True,
         unique=["_source_file", "_row_number"],
