@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from platform_assets.contract import SOURCES
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.processes import dagster_home, dagster_process
 
 
 def _free_port() -> int:
@@ -39,32 +33,15 @@ def _post(url: str, query: str) -> dict:
 
 @pytest.fixture
 def webserver(tmp_path: Path) -> Iterator[str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     port = _free_port()
     env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home(tmp_path)),
         "CDP_LANDING_DIR": str(tmp_path / "landing"),
         "CDP_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
     }
-    executable = Path(sys.executable).parent / "dagster-webserver"
-    process = subprocess.Popen(
-        [str(executable), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, so the code server stops with it
-        # Dagster's processes ignore SIGINT/SIGTERM when inherited as ignored: reset them.
-        preexec_fn=lambda: (
-            signal.signal(signal.SIGINT, signal.SIG_DFL),
-            signal.signal(signal.SIGTERM, signal.SIG_DFL),
-        ),
-    )
+    command = ["dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
     url = f"http://127.0.0.1:{port}"
-    try:
+    with dagster_process(command, env):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
@@ -75,13 +52,6 @@ def webserver(tmp_path: Path) -> Iterator[str]:
         else:
             pytest.fail("dagster-webserver did not answer within 90 s")
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_ui_lists_every_asset_in_its_layer_with_its_checks(webserver: str) -> None:

@@ -1,0 +1,53 @@
+"""Start a Dagster command as a real process for a test, and stop all it started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dagster_home(tmp_path: Path) -> Path:
+    """A fresh instance folder with the shipped dagster.yaml."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def _reset_signals() -> None:
+    # A process started in the background inherits SIGINT/SIGTERM as ignored; Dagster's
+    # processes would then never stop.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def dagster_process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `<venv>/bin/<command>` from the project root in its own process group."""
+    executable = Path(sys.executable).parent / command[0]
+    process = subprocess.Popen(
+        [str(executable), *command[1:]],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the code servers and runs it starts stop with it
+        preexec_fn=_reset_signals,
+    )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
