@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -193,7 +192,6 @@ def main() -> int:
             flush=True,
         )
     (OUT / "raw_cleaned.json").write_text(json.dumps(results, indent=2))
-    shutil.rmtree(OUT / "dagster", ignore_errors=True)
     return 0
 
 

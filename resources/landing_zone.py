@@ -10,8 +10,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from platform_assets.contract import FILE_SUFFIXES
-
 DEFAULT_LANDING_DIR = "data/landing"
 
 
@@ -104,7 +102,3 @@ class LandingZone(dg.ConfigurableResource):
 
 def file_sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
-
-
-def has_known_suffix(name: str) -> bool:
-    return name.lower().endswith(FILE_SUFFIXES)
