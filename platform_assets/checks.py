@@ -21,6 +21,20 @@ class Verdict:
     metadata: dict[str, Any]
 
 
+def column_schema(schema: pa.DataFrameSchema, order: list[str] | None = None) -> dg.TableSchema:
+    """A pandera schema as the column list the Dagster UI shows on the asset."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name,
+                str(schema.columns[name].dtype),
+                constraints=dg.TableColumnConstraints(nullable=schema.columns[name].nullable),
+            )
+            for name in order or list(schema.columns)
+        ]
+    )
+
+
 def check_results(verdicts: dict[str, Verdict], warnings: set[str]) -> list[dg.AssetCheckResult]:
     """One result per named verdict; those named in `warnings` only warn when they fail."""
     return [

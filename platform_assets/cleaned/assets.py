@@ -5,9 +5,16 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from platform_assets.checks import Verdict, check_results, schema_verdict, volume_verdict
+from platform_assets.checks import (
+    Verdict,
+    check_results,
+    column_schema,
+    schema_verdict,
+    volume_verdict,
+)
 from platform_assets.cleaned.schemas import (
     MODELS,
+    cleaned_columns,
     quarantine_schema,
     superseded_schema,
     value_quarantine_schema,
@@ -80,7 +87,12 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
             )
             for name, description in CHECKS.items()
         ],
-        metadata={"dagster/table_name": tables["cleaned"]},
+        metadata={
+            "dagster/table_name": tables["cleaned"],
+            "dagster/column_schema": column_schema(
+                MODELS[contract.name].to_schema(), cleaned_columns(contract.name)
+            ),
+        },
         description=(
             f"{MODELS[contract.name].__doc__} Normalized (emails, E.164 phones, UTC timestamps,"
             " ISO countries and currencies, enums), validated by its pandera model. Rows that"

@@ -4,7 +4,13 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from platform_assets.checks import Verdict, check_results, schema_verdict, volume_verdict
+from platform_assets.checks import (
+    Verdict,
+    check_results,
+    column_schema,
+    schema_verdict,
+    volume_verdict,
+)
 from platform_assets.contract import SOURCES, SourceContract
 from platform_assets.partitions import daily_partitions, partition_range
 from platform_assets.raw.load import (
@@ -64,7 +70,10 @@ def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(name, asset=key, description=description)
             for name, description in CHECKS.items()
         ],
-        metadata={"dagster/table_name": table},
+        metadata={
+            "dagster/table_name": table,
+            "dagster/column_schema": column_schema(raw_table_schema(contract)),
+        },
         description=(
             f"Every landed `{contract.name}` file of the day, one row per {contract.description}"
             " as it arrived: contract columns as text, unknown columns in `_extra` (JSON), and"
