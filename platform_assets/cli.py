@@ -97,16 +97,7 @@ def _landed_days() -> list[date]:
 
     first, last = partition_range()
     zone = LandingZone()
-    days = set()
-    for source in SOURCES:
-        for name in zone.date_folders(source):
-            try:
-                day = date.fromisoformat(name)
-            except ValueError:
-                continue
-            if first <= day <= last:
-                days.add(day)
-    return sorted(days)
+    return sorted({day for source in SOURCES for day in zone.dates_in_range(source, first, last)})
 
 
 def _run(arguments: argparse.Namespace) -> int:

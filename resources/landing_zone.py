@@ -74,6 +74,18 @@ class LandingZone(dg.ConfigurableResource):
             return []
         return sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
 
+    def dates_in_range(self, source: str, first_date: date, last_date: date) -> list[date]:
+        """The date folders of a source that a partition loads."""
+        days = []
+        for name in self.date_folders(source):
+            try:
+                day = date.fromisoformat(name)
+            except ValueError:
+                continue  # reported by misplaced_entries
+            if first_date <= day <= last_date:
+                days.append(day)
+        return days
+
     def misplaced_entries(self, source: str, first_date: date, last_date: date) -> list[str]:
         """Folders that no partition will ever load: not a date, or outside the partition range."""
         misplaced = []

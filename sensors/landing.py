@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from platform_assets.contract import SOURCES
-from platform_assets.partitions import daily_partitions
+from platform_assets.partitions import partition_range
 from platform_assets.raw import raw_asset_key, raw_assets
 from resources import LandingZone
 
@@ -32,12 +32,11 @@ def landing_zone_sensor(
     context: dg.SensorEvaluationContext, landing_zone: LandingZone
 ) -> dg.SensorResult:
     previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    partition_keys = set(daily_partitions.get_partition_keys())
+    first, last = partition_range()
     current = {
-        f"{source}/{day}": landing_zone.fingerprint(source, day)
+        f"{source}/{day}": landing_zone.fingerprint(source, day.isoformat())
         for source in SOURCES
-        for day in landing_zone.date_folders(source)
-        if day in partition_keys
+        for day in landing_zone.dates_in_range(source, first, last)
     }
     # A day whose folder vanished is reloaded too, so its rows leave the raw layer.
     current |= {entry: "gone" for entry in previous if entry not in current}

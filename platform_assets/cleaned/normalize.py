@@ -226,6 +226,18 @@ def normalize_text(values: pl.Series) -> Normalized:
     return _normalize(values, lambda text: _collapse_whitespace(text.str.normalize("NFC")), None)
 
 
+def normalize_label(values: pl.Series) -> Normalized:
+    """Free-form codes (consent purpose, utm source): `lower_snake_case`; never errors."""
+    return _normalize(
+        values, lambda text: text.str.to_lowercase().str.replace_all(r"[\s\-]+", "_"), None
+    )
+
+
+def normalize_postcode(values: pl.Series) -> Normalized:
+    """Upper case, single spaces; never errors (formats differ too much between countries)."""
+    return _normalize(values, lambda text: _collapse_whitespace(text).str.to_uppercase(), None)
+
+
 def normalize_identifier(values: pl.Series) -> Normalized:
     """Opaque identifier, trimmed and otherwise kept as given; never errors."""
     return _normalize(values, lambda text: text, None)
@@ -378,14 +390,19 @@ def _lookup_key(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _country(text: str) -> str | None:
+def _iso_code(database: str, attribute: str, text: str) -> str | None:
+    """`attribute` of the pycountry `database` entry that `text` names, upper-case."""
     # Numeric codes are not accepted: a stray postcode or id must not become a country.
     if not text or text.isdigit():
         return None
     try:
-        return pycountry.countries.lookup(text).alpha_2.upper()
+        return str(getattr(getattr(pycountry, database).lookup(text), attribute)).upper()
     except LookupError:
         return None
+
+
+def _country(text: str) -> str | None:
+    return _iso_code("countries", "alpha_2", text)
 
 
 def normalize_country(values: pl.Series, aliases: Mapping[str, str]) -> Normalized:
@@ -401,14 +418,8 @@ def normalize_country(values: pl.Series, aliases: Mapping[str, str]) -> Normaliz
     return _map_distinct(values, _collapse_whitespace, convert, "unknown_country")
 
 
-@functools.lru_cache(maxsize=4096)
 def _currency(text: str) -> str | None:
-    if not text or text.isdigit():
-        return None
-    try:
-        return pycountry.currencies.lookup(text).alpha_3.upper()
-    except LookupError:
-        return None
+    return _iso_code("currencies", "alpha_3", text)
 
 
 def normalize_currency(values: pl.Series) -> Normalized:

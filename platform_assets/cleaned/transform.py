@@ -48,24 +48,6 @@ class CleanResult:
     superseded: pl.DataFrame
 
 
-def _label(values: pl.Series) -> normalize.Normalized:
-    """Free-form codes (consent purpose, utm source): one spelling per meaning."""
-    cleaned = (
-        values.str.strip_chars()
-        .str.to_lowercase()
-        .str.replace_all(r"[\s\-]+", "_")
-        .replace("", None)
-    )
-    return normalize.Normalized(cleaned, pl.Series(values.name, [None] * len(values), pl.Utf8))
-
-
-def _postcode(values: pl.Series) -> normalize.Normalized:
-    cleaned = (
-        values.str.strip_chars().str.to_uppercase().str.replace_all(r"\s+", " ").replace("", None)
-    )
-    return normalize.Normalized(cleaned, pl.Series(values.name, [None] * len(values), pl.Utf8))
-
-
 Normalizer = Callable[[pl.Series, Mapping[str, object], dict[str, pl.Series]], normalize.Normalized]
 
 NORMALIZERS: dict[str, Normalizer] = {
@@ -85,8 +67,8 @@ NORMALIZERS: dict[str, Normalizer] = {
     ),
     "decimal": lambda v, _m, _n: normalize.parse_decimal(v, scale=2),
     "integer": lambda v, _m, _n: normalize.parse_integer(v),
-    "label": lambda v, _m, _n: _label(v),
-    "postcode": lambda v, _m, _n: _postcode(v),
+    "label": lambda v, _m, _n: normalize.normalize_label(v),
+    "postcode": lambda v, _m, _n: normalize.normalize_postcode(v),
 }
 
 
