@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import polars as pl
 
@@ -93,17 +93,10 @@ class _JsonlSink(_TextSink):
         self.text.write("".join(f"{encode(row)}\n" for row in rows))
 
 
-class LandingWriters:
-    """`<landing_dir>/<source>/<YYYY-MM-DD>/<source>-<YYYY-MM-DD>.<ext>`, opened on first row."""
+class _ClosedOnExit:
+    """Writers used in a `with` block close their files however the block ends."""
 
-    def __init__(self, landing_dir: Path, horizon: Horizon) -> None:
-        self._root = Path(landing_dir)
-        self._horizon = horizon
-        self._sinks: dict[tuple[str, int], _CsvSink | _JsonlSink] = {}
-        self.files: list[Path] = []
-        self.rows_by_source: Counter[str] = Counter()
-
-    def __enter__(self) -> LandingWriters:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -113,6 +106,20 @@ class LandingWriters:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class LandingWriters(_ClosedOnExit):
+    """`<landing_dir>/<source>/<YYYY-MM-DD>/<source>-<YYYY-MM-DD>.<ext>`, opened on first row."""
+
+    def __init__(self, landing_dir: Path, horizon: Horizon) -> None:
+        self._root = Path(landing_dir)
+        self._horizon = horizon
+        self._sinks: dict[tuple[str, int], _CsvSink | _JsonlSink] = {}
+        self.files: list[Path] = []
+        self.rows_by_source: Counter[str] = Counter()
 
     def path_for(self, source: str, day: int, suffix: str) -> Path:
         day_text = self._horizon.date_of(day).isoformat()
@@ -180,24 +187,13 @@ class LandingWriters:
         self._sinks.clear()
 
 
-class TruthWriters:
+class TruthWriters(_ClosedOnExit):
     """Ground truth for evaluating identity resolution, kept outside the landing zone."""
 
     def __init__(self, truth_dir: Path) -> None:
         root = Path(truth_dir)
         self._records = _CsvSink(root / TRUTH_RECORDS, True, TRUTH_RECORD_COLUMNS)
         self._people = _CsvSink(root / TRUTH_PEOPLE, True, TRUTH_PEOPLE_COLUMNS)
-
-    def __enter__(self) -> TruthWriters:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def write_batch(self, batch: Batch) -> None:
         self._records.write(batch.truth)
