@@ -163,6 +163,15 @@ SOURCES: dict[str, SourceContract] = {
             key=("subject_email", "purpose", "status", "recorded_at"),
             reconciliation="first_seen",
         ),
+        SourceContract(
+            name="identity_overrides",
+            description="a steward's decision that two person records are or are not one person",
+            columns=("left_record_key", "right_record_key", "rule", "reason", "decided_at"),
+            required=("left_record_key", "right_record_key", "rule"),
+            # The last decision landed about a pair wins, in whichever order the keys came.
+            key=("left_record_key", "right_record_key"),
+            reconciliation="last_landed",
+        ),
     )
 }
 
@@ -192,6 +201,7 @@ DEVICE_TYPES = ("desktop", "mobile", "tablet", "other")
 TICKET_CHANNELS = ("email", "phone", "chat", "web", "social")
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+OVERRIDE_RULES = ("never_link", "always_link")
 
 ENUMS: dict[str, tuple[str, ...]] = {
     "order_status": ORDER_STATUSES,
@@ -202,4 +212,5 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "ticket_channel": TICKET_CHANNELS,
     "ticket_status": TICKET_STATUSES,
     "ticket_priority": TICKET_PRIORITIES,
+    "override_rule": OVERRIDE_RULES,
 }

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import polars as pl
 
+from platform_assets.cleaned.schemas import RECORD_KEY_PATTERN
 from platform_assets.settings import FUTURE_TOLERANCE
 
 
@@ -80,6 +81,19 @@ ROW_RULES: dict[str, list[RowRule]] = {
             "recorded_at_in_future",
             "consent is not recorded in the future",
             _in_future("recorded_at"),
+        ),
+    ],
+    "identity_overrides": [
+        RowRule(
+            "record_key_malformed",
+            "both keys read <source>:<id> with a linked source",
+            lambda _: ~pl.col("left_record_key").str.contains(RECORD_KEY_PATTERN)
+            | ~pl.col("right_record_key").str.contains(RECORD_KEY_PATTERN),
+        ),
+        RowRule(
+            "pairs_record_with_itself",
+            "an override names two different records",
+            lambda _: pl.col("left_record_key") == pl.col("right_record_key"),
         ),
     ],
 }

@@ -187,6 +187,25 @@ class Consent(CleanedTable):
         unique = ["subject_email", "purpose", "status", "recorded_at"]
 
 
+# The sources whose records the identity graph links; an override must name one of them.
+RECORD_KEY_PATTERN = (
+    r"^(crm_contacts|shop_customers|support_tickets|email_events|web_events):\S.*$"
+)
+
+
+class IdentityOverrides(CleanedTable):
+    """One row per overridden pair of person records: the last decision landed that day."""
+
+    left_record_key: str = _id(str_matches=RECORD_KEY_PATTERN)
+    right_record_key: str = _id(str_matches=RECORD_KEY_PATTERN)
+    rule: str = _enum("override_rule", nullable=False)
+    reason: str = _optional("text")
+    decided_at: UtcTimestamp = _optional("timestamp")
+
+    class Config:
+        unique = ["left_record_key", "right_record_key"]
+
+
 MODELS: dict[str, type[CleanedTable]] = {
     "crm_contacts": CrmContacts,
     "shop_customers": ShopCustomers,
@@ -196,6 +215,7 @@ MODELS: dict[str, type[CleanedTable]] = {
     "support_tickets": SupportTickets,
     "email_events": EmailEvents,
     "consent": Consent,
+    "identity_overrides": IdentityOverrides,
 }
 
 

@@ -1,0 +1,304 @@
+"""The probabilistic half of identity: Splink 5 settings, unsupervised training and scoring.
+
+Splink runs on its own in-memory DuckDB database: the records it needs are handed over as
+Arrow tables and its scratch tables never touch the warehouse. Swapping `DuckDBAPI` for
+Splink's `SparkAPI` is the path for users who outgrow one machine; nothing else here is
+DuckDB-specific.
+
+Splink sees *profiles*, not records: records whose identifying fields are identical share one
+profile, so a record repeated ten thousand times costs one comparison per block, not fifty
+million. A profile held by several records gets one `#twin` copy, so that Splink decides
+whether identical records are one person like any other pair (two records that only say
+"John Smith" are not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import ColumnExpression, DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.blocking_analysis import count_comparisons_from_blocking_rules
+from splink.internals.splink_dataframe import SplinkDataFrame
+
+from platform_assets.identity import records, settings
+
+TWIN_SUFFIX = "#twin"
+TF_COLUMNS = ("first_name", "last_name", "full_name", "email", "postcode", "city")
+SPLINK_COLUMNS = (
+    "unique_id",
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "street_address",
+    "city",
+    "postcode",
+)
+
+# A day and month written the other way round: 1990-04-03 against 1990-03-04.
+_DOB_TRANSPOSED = (
+    "substr(date_of_birth_l, 1, 4) = substr(date_of_birth_r, 1, 4) "
+    "and substr(date_of_birth_l, 6, 2) = substr(date_of_birth_r, 9, 2) "
+    "and substr(date_of_birth_l, 9, 2) = substr(date_of_birth_r, 6, 2)"
+)
+
+
+# The shared-inbox rule holds for Splink's pairs too: it weighs an exact email heavily, so a
+# family sharing one address would otherwise score as one person.
+_SHARED_INBOX = "email_l = email_r and " + records.shared_inbox_sql("{}_l", "{}_r")
+
+
+def _date_of_birth_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="date_of_birth",
+        comparison_levels=[
+            cll.NullLevel("date_of_birth"),
+            cll.ExactMatchLevel("date_of_birth"),
+            cll.CustomLevel(_DOB_TRANSPOSED, label_for_charts="Day and month transposed"),
+            cll.DamerauLevenshteinLevel("date_of_birth", 1),
+            cll.AbsoluteDateDifferenceLevel(
+                ColumnExpression("date_of_birth").try_parse_date(),
+                threshold=1,
+                metric="year",
+                input_is_string=False,
+            ),
+            cll.ElseLevel(),
+        ],
+        comparison_description="Date of birth: exact, transposed, one typo, within a year",
+    )
+
+
+def _exact_then_typo(column: str, *, term_frequencies: bool) -> cl.CustomComparison:
+    exact = cll.ExactMatchLevel(column, term_frequency_adjustments=term_frequencies)
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_levels=[
+            cll.NullLevel(column),
+            exact,
+            cll.DamerauLevenshteinLevel(column, 1),
+            cll.ElseLevel(),
+        ],
+        comparison_description=f"{column}: exact, one typo",
+    )
+
+
+def splink_settings() -> SettingsCreator:
+    """The model's structure: what is compared, how, and which pairs are compared at all."""
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[
+            cl.ForenameSurnameComparison(
+                "first_name",
+                "last_name",
+                forename_surname_concat_col_name="full_name",
+            ),
+            _date_of_birth_comparison(),
+            cl.EmailComparison("email"),
+            _exact_then_typo("phone", term_frequencies=False),
+            _exact_then_typo("postcode", term_frequencies=True),
+            cl.JaroWinklerAtThresholds("city", [0.9]).configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("street_address", [0.95, 0.85]),
+        ],
+        # Each rule fixes a different field, so a typo in any one field still leaves a block
+        # where the pair meets. Together they keep comparisons near 20 per record.
+        blocking_rules_to_generate_predictions=[
+            block_on("email"),
+            block_on("phone"),
+            block_on("first_name", "last_name"),
+            "l.first_name = r.last_name and l.last_name = r.first_name",
+            "l.date_of_birth = r.date_of_birth and substr(l.first_name, 1, 1) "
+            "= substr(r.first_name, 1, 1)",
+            "l.date_of_birth = r.date_of_birth and substr(l.last_name, 1, 1) "
+            "= substr(r.last_name, 1, 1)",
+            block_on("postcode", "last_name"),
+            "l.postcode = r.postcode and l.date_of_birth = r.date_of_birth",
+            block_on("street_address", "city"),
+        ],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=True,  # the shared-inbox rule reads them
+    )
+
+
+def profile_id(frame: pl.DataFrame) -> pl.Expr:
+    """A profile's id: a hash of its identifying fields, the same for identical records."""
+    del frame
+    return (
+        pl.concat_str(
+            [pl.col(c).cast(pl.Utf8).fill_null("\x00") for c in settings.IDENTIFYING_FIELDS],
+            separator="\x1f",
+        )
+        .hash(seed=7)
+        .cast(pl.Utf8)
+    )
+
+
+def splink_input(records: pl.DataFrame) -> pl.DataFrame:
+    """Bring identity records (already junk-free) to the columns Splink compares."""
+    return records.select(
+        pl.col("unique_id"),
+        pl.col("first_name").str.to_lowercase(),
+        pl.col("last_name").str.to_lowercase(),
+        pl.concat_str(
+            [pl.col("first_name").str.to_lowercase(), pl.col("last_name").str.to_lowercase()],
+            separator=" ",
+        ).alias("full_name"),
+        pl.col("email"),
+        pl.col("phone"),
+        pl.col("date_of_birth").cast(pl.Utf8),
+        pl.col("street_address").str.to_lowercase(),
+        pl.col("city").str.to_lowercase(),
+        pl.col("postcode").str.to_uppercase().str.replace_all(r"\s", ""),
+    )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    settings_json: str
+    version: str
+    charts: dict[str, str]  # chart name -> standalone HTML
+    training_records: int
+
+
+def _quiet_splink() -> None:
+    # Splink logs every step at INFO and levels it could not train (a level no pair reached
+    # in this data) at WARNING; the model's charts show both, the run log keeps neither.
+    logging.getLogger("splink").setLevel(logging.ERROR)
+
+
+def _linker(profiles: pl.DataFrame, model: dict[str, Any] | SettingsCreator) -> Linker:
+    db_api = DuckDBAPI(duckdb.connect())
+    table = db_api.register(profiles.to_arrow(), table_name="profiles")
+    return Linker(table, model, log_level=None)
+
+
+def train_model(profiles: pl.DataFrame) -> TrainedModel:
+    """Estimate the model's parameters without labels.
+
+    u from random pairs; the prior from two near-certain rules; m by EM, twice, each time
+    fixing one group of fields so that the others are estimated from the pairs it blocks.
+    """
+    _quiet_splink()
+    linker = _linker(profiles, splink_settings())
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("email"), block_on("first_name", "last_name", "date_of_birth")],
+        recall=0.7,
+    )
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=settings.U_SAMPLING_MAX_PAIRS, seed=settings.U_SAMPLING_SEED
+    )
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("first_name", "last_name")
+    )
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    model = linker.misc.save_model_to_json()
+    settings_json = json.dumps(model, sort_keys=True, indent=2, default=str)
+    charts = {
+        "match_weights": linker.visualisations.match_weights_chart().to_html(),
+        "m_u_parameters": linker.visualisations.m_u_parameters_chart().to_html(),
+    }
+    return TrainedModel(
+        settings_json=settings_json,
+        version=hashlib.sha256(settings_json.encode()).hexdigest()[:12],
+        charts=charts,
+        training_records=profiles.height,
+    )
+
+
+def with_twins(profiles: pl.DataFrame, multiplicity: pl.Series) -> pl.DataFrame:
+    """Add one `#twin` copy of each profile held by more than one record."""
+    twins = profiles.filter(multiplicity > 1).with_columns(
+        (pl.col("unique_id") + TWIN_SUFFIX).alias("unique_id")
+    )
+    return pl.concat([profiles, twins])
+
+
+def score_pairs(
+    model_json: str,
+    new_profiles: pl.DataFrame,
+    existing_profiles: pl.DataFrame,
+    *,
+    floor: float = settings.PREDICTION_FLOOR,
+) -> pl.DataFrame:
+    """Score new profiles against each other and against the existing ones.
+
+    Returns `unique_id_l, unique_id_r, match_probability, match_weight` for pairs above the
+    floor. Term frequencies come from new and existing profiles together, as they are now.
+    """
+    _quiet_splink()
+    empty = pl.DataFrame(
+        schema={
+            "unique_id_l": pl.Utf8,
+            "unique_id_r": pl.Utf8,
+            "match_probability": pl.Float64,
+            "match_weight": pl.Float64,
+        }
+    )
+    if new_profiles.is_empty():
+        return empty
+    all_profiles = pl.concat([existing_profiles, new_profiles]).unique("unique_id")
+    db_api = DuckDBAPI(duckdb.connect())
+    everything = db_api.register(all_profiles.to_arrow(), table_name="all_profiles")
+    linker = Linker(everything, json.loads(model_json), log_level=None)
+    for column in TF_COLUMNS:
+        linker.table_management.compute_tf_table(column)
+
+    new_table = db_api.register(new_profiles.to_arrow(), table_name="new_profiles")
+    results: list[SplinkDataFrame] = [
+        linker.inference.predict_within(
+            new_table, threshold_match_probability=floor, warning_mode="never"
+        )
+    ]
+    if not existing_profiles.is_empty():
+        existing_table = db_api.register(
+            existing_profiles.to_arrow(), table_name="existing_profiles"
+        )
+        results.append(
+            linker.inference.predict_between(
+                new_table,
+                existing_table,
+                threshold_match_probability=floor,
+                warning_mode="never",
+            )
+        )
+    scored = pl.concat(
+        [
+            result.as_duckdbpyrelation()
+            .filter(f"not ({_SHARED_INBOX})")
+            .select("unique_id_l, unique_id_r, match_probability, match_weight")
+            .pl()
+            .cast(empty.schema)
+            for result in results
+        ]
+    )
+    return scored.cast(empty.schema) if scored.height else empty
+
+
+def comparison_count(
+    model_json: str, profiles: pl.DataFrame, *, sample_proportion: float = 1.0
+) -> int:
+    """How many pairs the prediction blocking rules generate over these profiles."""
+    model = json.loads(model_json)
+    db_api = DuckDBAPI(duckdb.connect())
+    table = db_api.register(profiles.to_arrow(), table_name="profiles")
+    rules: list[Any] = [
+        r["blocking_rule"] if isinstance(r, dict) else r
+        for r in model["blocking_rules_to_generate_predictions"]
+    ]
+    counted = count_comparisons_from_blocking_rules(
+        table,
+        blocking_rules=rules,
+        link_type="dedupe_only",
+        record_sample_proportion=sample_proportion,
+    )
+    return int(counted[-1]["cumulative_comparison_count"])

@@ -1,0 +1,507 @@
+"""One partition of the identity graph: the previous graph plus one window of new records.
+
+`resolve_partition` reads the current graph and the window's records, decides everything in
+memory (pure functions of `records`, `model` and `graph`), then writes every table in one
+transaction. A daily run therefore costs what the day's records cost: only the records that
+are new or changed are scored, and only the clusters they touch are re-clustered.
+
+A full rebuild is the same function run once over an empty graph with every record in the
+window; a test holds the two to the same clustering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from platform_assets.identity import graph, model, records, settings
+from platform_assets.identity.golden import GOLDEN_SQL
+
+SCHEMA = "identity"
+
+TABLES_DDL = f"""
+create schema if not exists {SCHEMA};
+create table if not exists {SCHEMA}.person_records (
+    record_key varchar not null, source varchar not null, source_record_id varchar not null,
+    first_name varchar, last_name varchar, email varchar, phone varchar, date_of_birth date,
+    street_address varchar, city varchar, postcode varchar, country varchar,
+    observed_at timestamptz, record_hash varchar not null,
+    valid_from date not null, valid_to date
+);
+create table if not exists {SCHEMA}.edges (
+    left_record_key varchar not null, right_record_key varchar not null,
+    edge_type varchar not null, match_probability double not null, match_weight double,
+    valid_from date not null, valid_to date
+);
+create table if not exists {SCHEMA}.customer_records (
+    source varchar not null, source_record_id varchar not null, record_key varchar not null,
+    customer_id varchar not null, valid_from date not null, valid_to date
+);
+create table if not exists {SCHEMA}.identity_events (
+    event_type varchar not null, customer_id varchar not null, other_customer_id varchar,
+    record_count bigint, reason varchar not null, model_version varchar not null,
+    partition_date date not null, recorded_at timestamptz not null
+);
+create table if not exists {SCHEMA}.issued_customer_ids (
+    customer_id varchar not null, issued_partition date not null, issued_at timestamptz not null
+);
+create table if not exists {SCHEMA}.runs (
+    partition_date date not null, window_after date, model_version varchar not null,
+    records_scored bigint, comparisons_scored bigint, recorded_at timestamptz not null
+);
+"""
+
+VERSIONED_TABLES = ("person_records", "edges", "customer_records")
+
+
+def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    connection.execute(TABLES_DDL)
+    connection.execute(
+        f"create table if not exists {SCHEMA}.golden_customers as "
+        + GOLDEN_SQL.replace("$customer_filter", "false").replace("$p", "current_date")
+    )
+
+
+@dataclass
+class PartitionResult:
+    partition: date
+    window_after: date | None
+    records_in_window: int = 0
+    new_records: int = 0
+    changed_records: int = 0
+    edges_added: dict[str, int] = field(default_factory=dict)
+    edges_retired: int = 0
+    comparisons_scored: int = 0
+    customers_touched: int = 0
+    events: dict[str, int] = field(default_factory=dict)
+    suspicious_clusters: int = 0
+    edges_cut_by_guards: int = 0
+    rewound_from: date | None = None
+
+
+def rewind(connection: duckdb.DuckDBPyConnection, partition: date) -> bool:
+    """Bring the graph back to the end of the day before `partition`. True if anything moved."""
+    later = connection.execute(
+        f"select count(*) from {SCHEMA}.runs where partition_date >= $p", {"p": partition}
+    ).fetchall()[0][0]
+    if not later:
+        return False
+    for table in VERSIONED_TABLES:
+        connection.execute(f"delete from {SCHEMA}.{table} where valid_from >= $p", {"p": partition})
+        connection.execute(
+            f"update {SCHEMA}.{table} set valid_to = null where valid_to >= $p", {"p": partition}
+        )
+    connection.execute(
+        f"delete from {SCHEMA}.identity_events where partition_date >= $p", {"p": partition}
+    )
+    connection.execute(f"delete from {SCHEMA}.runs where partition_date >= $p", {"p": partition})
+    connection.execute(f"delete from {SCHEMA}.golden_customers")
+    connection.execute(
+        f"insert into {SCHEMA}.golden_customers " + GOLDEN_SQL.replace("$customer_filter", "true"),
+        {"p": partition - timedelta(days=1)},
+    )
+    return True
+
+
+def _current(connection: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
+    return connection.execute(f"select * from {SCHEMA}.{table} where valid_to is null").pl()
+
+
+def _window_records(
+    connection: duckdb.DuckDBPyConnection, after: date | None, until: date
+) -> pl.DataFrame:
+    frame = connection.execute(records.RECORDS_SQL, {"after": after, "until": until}).pl()
+    return frame.with_columns(records.record_hash(frame).alias("record_hash"))
+
+
+def _profiles(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per distinct identifying profile, represented by its smallest record key."""
+    return (
+        frame.with_columns(model.profile_id(frame).alias("profile"))
+        .sort("record_key")
+        .group_by("profile", maintain_order=True)
+        .agg(
+            pl.col("record_key").first().alias("representative"),
+            pl.col("record_key").alias("members"),
+            *[pl.col(c).first() for c in settings.IDENTIFYING_FIELDS],
+        )
+    )
+
+
+def splink_edges(
+    model_json: str, scored_records: pl.DataFrame, existing_records: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
+    """Splink edges between scrubbed records: the scored ones against each other and the rest.
+
+    Returns edges on record keys and the number of pairs Splink scored.
+    """
+    new = _profiles(scored_records.filter(records.has_person_fields()))
+    existing = _profiles(existing_records.filter(records.has_person_fields()))
+    if new.is_empty():
+        return pl.DataFrame(schema=records.EDGE_SCHEMA), 0
+    new_input = model.splink_input(
+        model.with_twins(new.rename({"representative": "unique_id"}), new["members"].list.len())
+    )
+    existing_input = model.splink_input(existing.rename({"representative": "unique_id"}))
+    scored = model.score_pairs(model_json, new_input, existing_input)
+
+    twin_pairs = scored.filter(
+        (pl.col("unique_id_l") + model.TWIN_SUFFIX == pl.col("unique_id_r"))
+        | (pl.col("unique_id_r") + model.TWIN_SUFFIX == pl.col("unique_id_l"))
+    )
+    # Identical records link to their profile's representative at the identical pair's score.
+    identical = (
+        twin_pairs.with_columns(pl.min_horizontal("unique_id_l", "unique_id_r").alias("rep"))
+        .join(new.select(pl.col("representative").alias("rep"), "members"), on="rep")
+        .explode("members")
+        .filter(pl.col("members") != pl.col("rep"))
+        .select(
+            pl.col("rep").alias("a"),
+            pl.col("members").alias("b"),
+            "match_probability",
+            "match_weight",
+        )
+    )
+    between = scored.filter(
+        ~pl.col("unique_id_l").str.ends_with(model.TWIN_SUFFIX)
+        & ~pl.col("unique_id_r").str.ends_with(model.TWIN_SUFFIX)
+    ).select(
+        pl.col("unique_id_l").alias("a"),
+        pl.col("unique_id_r").alias("b"),
+        "match_probability",
+        "match_weight",
+    )
+    edges = (
+        pl.concat([between, identical])
+        .filter(pl.col("a") != pl.col("b"))
+        .select(
+            pl.min_horizontal("a", "b").alias("left_record_key"),
+            pl.max_horizontal("a", "b").alias("right_record_key"),
+            pl.lit("splink").alias("edge_type"),
+            "match_probability",
+            "match_weight",
+        )
+        .sort("match_probability", descending=True)
+        .unique(["left_record_key", "right_record_key"], keep="first")
+        .cast(records.EDGE_SCHEMA)
+    )
+    return edges, scored.height
+
+
+def _pair_key() -> pl.Expr:
+    return pl.concat_str(["left_record_key", "right_record_key", "edge_type"], separator="|")
+
+
+def _login_edges(
+    connection: duckdb.DuckDBPyConnection,
+    after: date | None,
+    until: date,
+    changed: pl.DataFrame,
+    current: pl.DataFrame,
+) -> pl.DataFrame:
+    """A visitor's anonymous id to the account it logged into; an account to its shop record."""
+    logins = connection.execute(records.LOGINS_SQL, {"after": after, "until": until}).fetchall()
+    rows = [(anonymous, user, "web_login") for anonymous, user in logins]
+    keys = set(current["record_key"])
+    for key in changed.filter(pl.col("source").is_in(["web_events", "shop_customers"]))[
+        "record_key"
+    ]:
+        if key.startswith("web_events:user:"):
+            shop = "shop_customers:" + key.removeprefix("web_events:user:")
+            if shop in keys:
+                rows.append((key, shop, "shop_account"))
+        elif key.startswith("shop_customers:"):
+            user = "web_events:user:" + key.removeprefix("shop_customers:")
+            if user in keys:
+                rows.append((user, key, "shop_account"))
+    return records.ordered_edges(rows)
+
+
+def _overrides(connection: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame:
+    """The steward's latest decision on each pair, whichever way round it was written."""
+    exists = connection.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'cleaned' and table_name = 'identity_overrides'"
+    ).fetchall()[0][0]
+    if not exists:
+        return pl.DataFrame(
+            schema={"left_record_key": pl.Utf8, "right_record_key": pl.Utf8, "rule": pl.Utf8}
+        )
+    return connection.execute(
+        """
+        select least(left_record_key, right_record_key) as left_record_key,
+            greatest(left_record_key, right_record_key) as right_record_key, rule
+        from cleaned.identity_overrides
+        where _partition_date <= $until
+        qualify row_number() over (
+            partition by least(left_record_key, right_record_key),
+                greatest(left_record_key, right_record_key)
+            order by _partition_date desc, _source_file desc, _row_number desc
+        ) = 1
+        """,
+        {"until": until},
+    ).pl()
+
+
+def resolve_partition(
+    connection: duckdb.DuckDBPyConnection,
+    partition: date,
+    model_json: str,
+    model_version: str,
+    recorded_at: datetime,
+) -> PartitionResult:
+    """Apply one partition to the graph held in `connection`'s `identity` schema."""
+    ensure_tables(connection)
+    connection.execute("begin transaction")
+    try:
+        result = _resolve(connection, partition, model_json, model_version, recorded_at)
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return result
+
+
+def _resolve(
+    connection: duckdb.DuckDBPyConnection,
+    partition: date,
+    model_json: str,
+    model_version: str,
+    recorded_at: datetime,
+) -> PartitionResult:
+    rewound = rewind(connection, partition)
+    after = connection.execute(f"select max(partition_date) from {SCHEMA}.runs").fetchall()[0][0]
+    result = PartitionResult(partition, after, rewound_from=partition if rewound else None)
+
+    # 1. Records: a new version only when what the record says has changed.
+    window = _window_records(connection, after, partition)
+    result.records_in_window = window.height
+    current = _current(connection, "person_records")
+    changed = window.join(
+        current.select("record_key", "record_hash"), on=["record_key", "record_hash"], how="anti"
+    )
+    previous_versions = current.filter(pl.col("record_key").is_in(changed["record_key"].implode()))
+    result.changed_records = previous_versions.height
+    result.new_records = changed.height - previous_versions.height
+    now = pl.concat(
+        [
+            current.filter(~pl.col("record_key").is_in(changed["record_key"].implode())).select(
+                records.PERSON_COLUMNS
+            ),
+            changed.select(records.PERSON_COLUMNS),
+        ]
+    )
+    scrubbed = records.scrub_junk(now)
+
+    # 2. Which records need their edges recomputed: the changed ones, and those that shared
+    # a profile with a changed record's old version (they were linked through it).
+    # Only records Splink compares share profiles; an empty profile links nobody.
+    old_profiles = _profiles(
+        records.scrub_junk(previous_versions.select(records.PERSON_COLUMNS)).filter(
+            records.has_person_fields()
+        )
+    )
+    sharing = scrubbed.with_columns(model.profile_id(scrubbed).alias("profile")).filter(
+        pl.col("profile").is_in(old_profiles["profile"].implode())
+    )
+    rescored_keys = pl.concat([changed["record_key"], sharing["record_key"]]).unique()
+
+    # 3. Edges. Email edges are recomputed for every address a rescored record has or had.
+    emails = pl.concat(
+        [
+            scrubbed.filter(pl.col("record_key").is_in(rescored_keys.implode()))["email"],
+            records.scrub_junk(previous_versions.select(records.PERSON_COLUMNS))["email"],
+        ]
+    ).drop_nulls()
+    email_group = scrubbed.filter(pl.col("email").is_in(emails.unique().implode()))
+    email_group_keys = email_group["record_key"]
+    fresh_email = records.email_edges(email_group)
+
+    rescored = scrubbed.filter(pl.col("record_key").is_in(rescored_keys.implode()))
+    others = scrubbed.filter(~pl.col("record_key").is_in(rescored_keys.implode()))
+    fresh_splink, comparisons = splink_edges(model_json, rescored, others)
+    result.comparisons_scored = comparisons
+    fresh_logins = _login_edges(connection, after, partition, changed, now)
+
+    overrides = _overrides(connection, partition)
+    fresh_always = records.ordered_edges(
+        [(a, b, "always_link") for a, b, r in overrides.iter_rows() if r == "always_link"]
+    )
+    never_link = overrides.filter(pl.col("rule") == "never_link")
+
+    active = _current(connection, "edges")
+    in_rescored = pl.col("left_record_key").is_in(rescored_keys.implode()) | pl.col(
+        "right_record_key"
+    ).is_in(rescored_keys.implode())
+    in_email_group = pl.col("left_record_key").is_in(email_group_keys.implode())
+    # Edges an input of this run decides: retire the ones it no longer finds.
+    decided = active.filter(
+        (pl.col("edge_type").is_in(["same_email", "email_anchor"]) & in_email_group)
+        | ((pl.col("edge_type") == "splink") & in_rescored)
+        | (pl.col("edge_type") == "always_link")
+    )
+    fresh = pl.concat([fresh_email, fresh_splink, fresh_always])
+    # A record that is gone from the current set keeps no edges.
+    retired = decided.join(
+        fresh, on=["left_record_key", "right_record_key", "edge_type"], how="anti"
+    )
+    added = (
+        pl.concat([fresh, fresh_logins])
+        .join(active, on=["left_record_key", "right_record_key", "edge_type"], how="anti")
+        .unique(["left_record_key", "right_record_key", "edge_type"])
+    )
+    result.edges_retired = retired.height
+    result.edges_added = dict(added.group_by("edge_type").len().iter_rows())
+    edges_now = pl.concat(
+        [
+            active.join(
+                retired, on=["left_record_key", "right_record_key", "edge_type"], how="anti"
+            ).select(list(records.EDGE_SCHEMA)),
+            added.select(list(records.EDGE_SCHEMA)),
+        ]
+    )
+
+    # 4. Re-cluster only the customers the changes touch.
+    customers = _current(connection, "customer_records")
+    touched_keys = pl.concat(
+        [
+            changed["record_key"],
+            rescored_keys,
+            added["left_record_key"],
+            added["right_record_key"],
+            retired["left_record_key"],
+            retired["right_record_key"],
+            never_link["left_record_key"],
+            never_link["right_record_key"],
+        ]
+    ).unique()
+    touched_customers = customers.filter(pl.col("record_key").is_in(touched_keys.implode()))[
+        "customer_id"
+    ].unique()
+    nodes = pl.concat(
+        [
+            touched_keys.filter(touched_keys.is_in(now["record_key"].implode())),
+            customers.filter(pl.col("customer_id").is_in(touched_customers.implode()))[
+                "record_key"
+            ],
+        ]
+    ).unique()
+    result.customers_touched = touched_customers.len()
+    node_edges = edges_now.filter(
+        pl.col("left_record_key").is_in(nodes.implode())
+        & pl.col("right_record_key").is_in(nodes.implode())
+    )
+    attributes = scrubbed.filter(pl.col("record_key").is_in(nodes.implode())).select(
+        "record_key", "email", "date_of_birth"
+    )
+    clustering = graph.cluster(nodes, node_edges, attributes, never_link)
+    result.suspicious_clusters = clustering.flagged.height
+    result.edges_cut_by_guards = clustering.cut_edges
+
+    # 5. Stable ids.
+    next_number = connection.execute(
+        f"select coalesce(max(cast(substr(customer_id, {len(graph.CUSTOMER_ID_PREFIX) + 1}) "
+        f"as bigint)), 0) + 1 from {SCHEMA}.issued_customer_ids"
+    ).fetchall()[0][0]
+    with_previous = clustering.assignment.join(
+        customers.select("record_key", pl.col("customer_id").alias("previous_customer_id")),
+        on="record_key",
+        how="left",
+    )
+    ids = graph.assign_customer_ids(with_previous, next_number)
+    result.events = dict(ids.events.group_by("event_type").len().iter_rows())
+
+    reassigned = ids.customers.join(
+        customers.select("record_key", "customer_id"), on=["record_key", "customer_id"], how="anti"
+    )
+    touched_ids = pl.concat([touched_customers, ids.customers["customer_id"]]).unique()
+
+    # 6. Write, in the order the tables reference each other.
+    p = {"p": partition}
+    connection.register(
+        "changed_records", changed.select(*records.PERSON_COLUMNS, "record_hash").to_arrow()
+    )
+    connection.execute(
+        f"update {SCHEMA}.person_records set valid_to = $p where valid_to is null "
+        "and record_key in (select record_key from changed_records)",
+        p,
+    )
+    connection.execute(
+        f"insert into {SCHEMA}.person_records select *, $p, null from changed_records", p
+    )
+    connection.register("retired_edges", retired.to_arrow())
+    connection.execute(
+        f"""update {SCHEMA}.edges e set valid_to = $p
+        from retired_edges r
+        where e.valid_to is null and e.left_record_key = r.left_record_key
+            and e.right_record_key = r.right_record_key and e.edge_type = r.edge_type""",
+        p,
+    )
+    connection.register("added_edges", added.select(list(records.EDGE_SCHEMA)).to_arrow())
+    connection.execute(f"insert into {SCHEMA}.edges select *, $p, null from added_edges", p)
+    connection.register("reassigned", reassigned.to_arrow())
+    connection.execute(
+        f"update {SCHEMA}.customer_records set valid_to = $p where valid_to is null "
+        "and record_key in (select record_key from reassigned)",
+        p,
+    )
+    connection.execute(
+        f"""insert into {SCHEMA}.customer_records
+        select split_part(r.record_key, ':', 1),
+            substr(r.record_key, strpos(r.record_key, ':') + 1), r.record_key, r.customer_id,
+            $p, null
+        from reassigned r""",
+        p,
+    )
+    connection.register(
+        "issued",
+        pl.DataFrame({"customer_id": ids.issued}, schema={"customer_id": pl.Utf8}).to_arrow(),
+    )
+    connection.execute(
+        f"insert into {SCHEMA}.issued_customer_ids select customer_id, $p, $at from issued",
+        {"p": partition, "at": recorded_at},
+    )
+    connection.register("events", ids.events.to_arrow())
+    connection.execute(
+        f"""insert into {SCHEMA}.identity_events
+        select event_type, customer_id, other_customer_id, record_count, reason, $version, $p, $at
+        from events""",
+        {"p": partition, "at": recorded_at, "version": model_version},
+    )
+    connection.register("touched_ids", pl.DataFrame({"customer_id": touched_ids}).to_arrow())
+    connection.execute(
+        f"delete from {SCHEMA}.golden_customers "
+        "where customer_id in (select customer_id from touched_ids)"
+    )
+    connection.execute(
+        f"insert into {SCHEMA}.golden_customers "
+        + GOLDEN_SQL.replace(
+            "$customer_filter", "customer_id in (select customer_id from touched_ids)"
+        ),
+        p,
+    )
+    connection.execute(
+        f"insert into {SCHEMA}.runs values ($p, $after, $version, $records, $comparisons, $at)",
+        {
+            "p": partition,
+            "after": after,
+            "version": model_version,
+            "records": rescored.height,
+            "comparisons": comparisons,
+            "at": recorded_at,
+        },
+    )
+    for name in (
+        "changed_records",
+        "retired_edges",
+        "added_edges",
+        "reassigned",
+        "issued",
+        "events",
+        "touched_ids",
+    ):
+        connection.unregister(name)
+    return result

@@ -1,0 +1,104 @@
+"""Settings of the identity graph, as data: what links two records and how far to trust it.
+
+Splink's comparisons and blocking rules, the thresholds that turn scores into clusters, the
+junk identifiers that must never link anyone, and which source wins each golden field. The
+same settings serve the demo data, the public benchmarks and unseen data; they are not tuned
+to one file.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+# The fields Splink compares, in the shape every person record is brought to.
+IDENTIFYING_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "street_address",
+    "city",
+    "postcode",
+)
+
+# A pair above this probability is an edge of the graph. Splink's scores are well calibrated
+# once trained; 0.95 keeps a one-in-twenty false link per edge at worst, and the cluster guards
+# below catch chains of weak edges.
+MATCH_THRESHOLD = 0.95
+
+# Predictions below this are not even kept as edges: they cannot change a cluster.
+PREDICTION_FLOOR = 0.5
+
+# A cluster this large, or holding this many different emails or birth dates, is suspicious:
+# its Splink edges below STRICT_THRESHOLD are dropped and it is re-clustered, and the
+# `cluster_sizes` check reports it. Households share an address and an email, not five births.
+MAX_CLUSTER_SIZE = 50
+MAX_DISTINCT_EMAILS = 6
+MAX_DISTINCT_BIRTH_DATES = 2
+STRICT_THRESHOLD = 0.999
+
+# Identifiers that appear in many unrelated records because people type placeholders into
+# forms. They never create an edge and are not compared by Splink.
+JUNK_EMAILS = (
+    "test@test.com",
+    "test@example.com",
+    "noemail@noemail.com",
+    "none@none.com",
+    "no@email.com",
+    "na@na.com",
+    "n/a@n/a.com",
+    "unknown@unknown.com",
+    "email@email.com",
+    "a@a.com",
+    "x@x.com",
+)
+JUNK_EMAIL_LOCAL_PARTS = ("noreply", "no-reply", "donotreply", "test", "none", "n/a", "na")
+# Phones are junk when their digits after the country code are all one digit (0000000, 1111111)
+# or one of these.
+JUNK_PHONES = ("+441234567890", "+11234567890", "+4912345678", "+33123456789")
+JUNK_VALUES = ("n/a", "na", "none", "null", "unknown", "-", "?", "test", "xxx")
+
+# Two records sharing an email are not one person on the strength of the email when they name
+# clearly different first names (Jaro-Winkler below this) and no birth date confirms them: a
+# family's shared inbox. The rule holds for deterministic and Splink edges alike.
+SHARED_EMAIL_FIRST_NAME_SIMILARITY = 0.8
+
+# Golden-record survivorship: a field is taken from the most trusted source that has it, then
+# from the most recently observed record, then the smallest record key (so it is repeatable).
+SOURCE_TRUST = (
+    "crm_contacts",
+    "shop_customers",
+    "support_tickets",
+    "web_events",
+    "email_events",
+)
+GOLDEN_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "street_address",
+    "city",
+    "postcode",
+    "country",
+)
+
+# Pairwise F1 of the current graph against the generator's ground truth must not fall below
+# this when ground truth is present.
+ACCURACY_F1_FLOOR = 0.9
+
+# The model is retrained when the records have grown or changed shape this much since training.
+DRIFT_GROWTH_RATIO = 2.0
+DRIFT_NULL_RATE_CHANGE = 0.15
+
+# Unsupervised training: random pairs for u, then EM on blocks that fix different fields.
+U_SAMPLING_MAX_PAIRS = 2_000_000
+U_SAMPLING_SEED = 42
+
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    warn_window=timedelta(hours=28), fail_window=timedelta(hours=38)
+)
