@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # One absolute path per setting, so Dagster, dbt (which runs from dbt/) and the CLI agree.
 export CDP_LANDING_DIR ?= $(CURDIR)/data/landing
 export CDP_DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
+export CDP_GROUND_TRUTH_DIR ?= $(CURDIR)/data/ground_truth
+export CDP_ARTIFACT_DIR ?= $(CURDIR)/data/artifacts
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=_date, help="last day, inclusive (default: last landed day)")
     run.add_argument("--verbose", action="store_true", help="describe every failed check")
     run.add_argument(
+        "--retrain", action="store_true", help="train the identity model again before the graph"
+    )
+    run.add_argument(
         "--select",
         default="*",
         help='Dagster asset selection, e.g. "group:raw", "key:cleaned/orders" (default: all)',
@@ -123,13 +126,88 @@ def _run(arguments: argparse.Namespace) -> int:
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+    graph = defs.resolve_asset_graph()
+    selected = selection.resolve(graph)
+    unpartitioned = {key for key in selected if not graph.get(key).is_partitioned}
+    # Landed data first, for every day; then whatever is trained on all of it (the identity
+    # model, once, unless it exists); then the layers built on both, day by day again.
+    ingest = {k for k in selected - unpartitioned if k.path[0] in ("raw", "cleaned")}
+    build = selected - unpartitioned - ingest
+    failed_days: list[date] = []
+    if ingest:
+        failed_days += _run_days(defs, assets, ingest, days, instance, arguments.verbose)
+    if unpartitioned:
+        failed_days += _run_once(defs, assets, unpartitioned, instance, arguments, days[-1])
+    if build:
+        failed_days += _run_days(defs, assets, build, days, instance, arguments.verbose)
+    if failed_days:
+        unique = sorted(set(failed_days))
+        print(f"{len(unique)} day(s) failed: {', '.join(map(str, unique))}")
+        return 1
+    return 0
+
+
+def _run_once(defs, assets, keys, instance, arguments, last_day: date) -> list[date]:  # type: ignore[no-untyped-def]
+    import dagster as dg
+
+    from platform_assets.identity.assets import MODEL_KEY
+
+    if MODEL_KEY in keys and not arguments.retrain and _model_exists():
+        keys = keys - {MODEL_KEY}
+        print("identity model: already trained (pass --retrain to train it again)")
+    if not keys:
+        return []
+    began = time.monotonic()
+    result = dg.materialize(
+        assets,
+        selection=dg.AssetSelection.keys(*keys),
+        resources=defs.resources,
+        instance=instance,
+        raise_on_error=False,
+        tags={"cdp/command": "run"},
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    names = ", ".join(sorted(k.to_user_string() for k in keys))
+    status = "ok" if result.success else "FAILED"
+    print(f"[once] {names}: {status} in {time.monotonic() - began:.1f} s", flush=True)
+    _print_step_failures(result)
+    return [] if result.success else [last_day]
+
+
+def _model_exists() -> bool:
+    from resources import Warehouse
+
+    warehouse = Warehouse()
+    if not warehouse.path.exists():
+        return False
+    found = warehouse.query(
+        "select count(*) as n from information_schema.tables"
+        " where table_schema = 'identity' and table_name = 'splink_models'"
+    )["n"][0]
+    return bool(found) and bool(
+        warehouse.query("select count(*) as n from identity.splink_models")["n"][0]
+    )
+
+
+def _print_step_failures(result) -> None:  # type: ignore[no-untyped-def]
+    if result.success:
+        return
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            print(f"    step {event.step_key}: {event.step_failure_data.error.message}")
+
+
+def _run_days(defs, assets, keys, days, instance, verbose: bool) -> list[date]:  # type: ignore[no-untyped-def]
+    import dagster as dg
+
     failed_days = []
+    layers = "+".join(sorted({k.path[0] for k in keys}, key=_layer_order))
     for index, day in enumerate(days, start=1):
         began = time.monotonic()
         result = dg.materialize(
             assets,
             partition_key=day.isoformat(),
-            selection=selection,
+            selection=dg.AssetSelection.keys(*keys),
             resources=defs.resources,
             instance=instance,
             raise_on_error=False,
@@ -146,20 +224,20 @@ def _run(arguments: argparse.Namespace) -> int:
         errors = [e for e in failed_checks if e.severity.value == "ERROR"]
         status = "ok" if result.success and not errors else "FAILED"
         print(
-            f"[{index}/{len(days)}] {day}: {status}, {materialized} assets materialized,"
-            f" {len(failed_checks)} check(s) failed ({len(errors)} error)"
+            f"[{index}/{len(days)}] {day} {layers}: {status}, {materialized} assets"
+            f" materialized, {len(failed_checks)} check(s) failed ({len(errors)} error)"
             f" in {time.monotonic() - began:.1f} s",
             flush=True,
         )
         for evaluation in failed_checks:
-            if evaluation in errors or arguments.verbose:
+            if evaluation in errors or verbose:
                 print(
                     f"    {evaluation.severity.value.lower():<5}"
                     f" {evaluation.asset_key.to_user_string()} {evaluation.check_name}:"
                     f" {evaluation.description}"
                 )
         warned = [e for e in failed_checks if e not in errors]
-        if warned and not arguments.verbose:
+        if warned and not verbose:
             by_check: dict[str, list[str]] = {}
             for evaluation in warned:
                 by_check.setdefault(evaluation.check_name, []).append(
@@ -170,20 +248,26 @@ def _run(arguments: argparse.Namespace) -> int:
                 + "; ".join(f"{name}: {', '.join(keys)}" for name, keys in by_check.items())
                 + " (--verbose for details)"
             )
-        if not result.success:
-            for event in result.all_events:
-                if (
-                    event.is_step_failure
-                    and event.step_failure_data
-                    and event.step_failure_data.error
-                ):
-                    print(f"    step {event.step_key}: {event.step_failure_data.error.message}")
+        _print_step_failures(result)
         if status != "ok":
             failed_days.append(day)
-    if failed_days:
-        print(f"{len(failed_days)} day(s) failed: {', '.join(map(str, failed_days))}")
-        return 1
-    return 0
+    return failed_days
+
+
+LAYER_ORDER = (
+    "raw",
+    "cleaned",
+    "identity",
+    "staging",
+    "intermediate",
+    "star",
+    "segments",
+    "exports",
+)
+
+
+def _layer_order(layer: str) -> int:
+    return LAYER_ORDER.index(layer) if layer in LAYER_ORDER else len(LAYER_ORDER)
 
 
 def _summary() -> int:

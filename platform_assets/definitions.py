@@ -3,9 +3,10 @@
 import dagster as dg
 
 from platform_assets.cleaned.assets import cleaned_assets
+from platform_assets.identity import identity_assets, identity_checks
 from platform_assets.raw import raw_assets
-from resources import LandingZone, Warehouse
-from sensors import landing_zone_sensor
+from resources import ArtifactStore, GroundTruth, LandingZone, Warehouse
+from sensors import identity_model_drift_sensor, landing_zone_sensor
 
 # Cleaned partitions follow their raw partition through their automation condition; this
 # sensor evaluates those conditions and, unlike Dagster's default, starts running.
@@ -16,11 +17,14 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *cleaned_assets],
-    sensors=[landing_zone_sensor, automation_sensor],
+    assets=[*raw_assets, *cleaned_assets, *identity_assets],
+    asset_checks=identity_checks,
+    sensors=[landing_zone_sensor, automation_sensor, identity_model_drift_sensor],
     resources={
         # Empty settings resolve CDP_DUCKDB_PATH and CDP_LANDING_DIR when a run starts.
         "warehouse": Warehouse(),
         "landing_zone": LandingZone(),
+        "artifacts": ArtifactStore(),
+        "ground_truth": GroundTruth(),
     },
 )

@@ -505,3 +505,31 @@ def _resolve(
     ):
         connection.unregister(name)
     return result
+
+
+def training_profiles(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every distinct person profile landed so far, in Splink's shape: what the model learns on."""
+    frame = connection.execute(records.RECORDS_SQL, {"after": None, "until": date.max}).pl()
+    person = records.scrub_junk(frame).filter(records.has_person_fields())
+    profiles = _profiles(person).rename({"representative": "unique_id"})
+    return model.splink_input(profiles)
+
+
+def null_rates(profiles: pl.DataFrame) -> dict[str, float]:
+    """Share of missing values per compared field: the shape the model was trained on."""
+    if profiles.is_empty():
+        return {}
+    return {
+        column: round(profiles[column].null_count() / profiles.height, 4)
+        for column in profiles.columns
+        if column != "unique_id"
+    }
+
+
+MODELS_DDL = f"""
+create schema if not exists {SCHEMA};
+create table if not exists {SCHEMA}.splink_models (
+    model_version varchar not null, trained_at timestamptz not null, settings_json varchar not null,
+    training_profiles bigint not null, null_rates json not null
+)
+"""
