@@ -76,7 +76,11 @@ def materialize_day(warehouse: Warehouse, landing_zone: LandingZone) -> Material
             list(defs.assets or []),
             partition_key=day,
             selection=dg.AssetSelection.from_string(selection),
-            resources={"warehouse": warehouse, "landing_zone": landing_zone},
+            resources={
+                **(defs.resources or {}),
+                "warehouse": warehouse,
+                "landing_zone": landing_zone,
+            },
             raise_on_error=raise_on_error,
         )
 

@@ -63,10 +63,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         )
     )
     warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
-    resources = {"warehouse": warehouse, "landing_zone": LandingZone(root=str(landing))}
+    resources = {
+        **(defs.resources or {}),
+        "warehouse": warehouse,
+        "landing_zone": LandingZone(root=str(landing)),
+    }
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    ingest = dg.AssetSelection.groups("raw", "cleaned")
     results = [
-        dg.materialize(assets, partition_key=day, resources=resources) for day in [*DAYS, DAYS[0]]
+        dg.materialize(assets, partition_key=day, resources=resources, selection=ingest)
+        for day in [*DAYS, DAYS[0]]
     ]
     return Run(landing, truth, warehouse, results)
 
@@ -145,8 +151,8 @@ def test_command_line_runs_days_and_summarizes(
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert main(["run", "--start", DAYS[0], "--end", DAYS[1], "--select", "group:raw"]) == 0
     output = capsys.readouterr().out
-    assert f"[1/2] {DAYS[0]}: ok, 8 assets materialized" in output
-    assert f"[2/2] {DAYS[1]}: ok" in output
+    assert f"[1/2] {DAYS[0]} raw: ok, {len(SOURCES)} assets materialized" in output
+    assert f"[2/2] {DAYS[1]} raw: ok" in output
     assert main(["summary"]) == 0
     summary = capsys.readouterr().out
     assert "web_events" in summary and "most frequent" not in summary  # cleaned not selected

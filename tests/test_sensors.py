@@ -78,7 +78,11 @@ def test_cleaned_day_follows_a_reloaded_raw_day_even_when_it_is_not_the_latest(
             assets,
             partition_key=DAY,
             selection=[dg.AssetKey(["raw", "orders"])],
-            resources={"warehouse": warehouse, "landing_zone": landing_zone},
+            resources={
+                **(defs.resources or {}),
+                "warehouse": warehouse,
+                "landing_zone": landing_zone,
+            },
             instance=instance,
         )
         after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)

@@ -1,0 +1,587 @@
+"""Audience exports: consent rules and recommendations on tiny frames, then the assets on a real
+DuckDB file with hand-made upstream tables (segments and identity are not materialized here)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from platform_assets.exports import assets as export_assets_module
+from platform_assets.exports import build as build_module
+from platform_assets.exports import export_assets
+from platform_assets.exports.build import FILE_COLUMNS, end_of_day
+from platform_assets.exports.consent import address_states, member_exclusions
+from platform_assets.exports.recommendations import recommend_products
+from platform_assets.exports.schemas import COLUMNS
+from platform_assets.exports.verification import size_changes
+from resources import Warehouse
+from resources.export_dir import ExportDirectory
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+DAY = date(2026, 11, 3)
+DAY_END = end_of_day(DAY)
+
+
+def at(day_offset: float) -> datetime:
+    """A moment relative to the start of DAY."""
+    return datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC) + timedelta(days=day_offset)
+
+
+def consent(*statements: tuple[str, str, datetime]) -> pl.DataFrame:
+    return pl.DataFrame(
+        statements,
+        schema={"email": pl.String, "status": pl.String, "recorded_at": pl.Datetime("us", "UTC")},
+        orient="row",
+    )
+
+
+def events(*rows: tuple[str, str, datetime]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "email": pl.String,
+            "event_type": pl.String,
+            "occurred_at": pl.Datetime("us", "UTC"),
+        },
+        orient="row",
+    )
+
+
+def reason_of(email: str, statements: pl.DataFrame, email_events: pl.DataFrame) -> str | None:
+    states = address_states(statements, email_events, DAY_END)
+    found = states.filter(pl.col("email") == email)["exclusion_reason"].to_list()
+    assert len(found) == 1
+    return found[0]
+
+
+# Consent, one address at a time ------------------------------------------------------------
+
+
+def test_withdrawal_after_a_grant_excludes_the_address() -> None:
+    statements = consent(("a@x.com", "granted", at(-30)), ("a@x.com", "withdrawn", at(-1)))
+    assert reason_of("a@x.com", statements, events()) == "withdrawn"
+
+
+def test_grant_after_a_withdrawal_makes_the_address_sendable_again() -> None:
+    statements = consent(("a@x.com", "withdrawn", at(-30)), ("a@x.com", "granted", at(-1)))
+    assert reason_of("a@x.com", statements, events()) is None
+
+
+def test_grant_and_withdrawal_at_the_same_instant_is_a_withdrawal() -> None:
+    statements = consent(("a@x.com", "withdrawn", at(-1)), ("a@x.com", "granted", at(-1)))
+    assert reason_of("a@x.com", statements, events()) == "withdrawn"
+
+
+def test_grant_after_the_day_does_not_count_but_a_withdrawal_after_it_does() -> None:
+    late_grant = consent(("a@x.com", "withdrawn", at(-5)), ("a@x.com", "granted", at(2)))
+    assert reason_of("a@x.com", late_grant, events()) == "withdrawn"
+    late_withdrawal = consent(("a@x.com", "granted", at(-5)), ("a@x.com", "withdrawn", at(2)))
+    assert reason_of("a@x.com", late_withdrawal, events()) == "withdrawn"
+
+
+def test_an_address_only_seen_in_email_events_has_no_consent() -> None:
+    assert reason_of("a@x.com", consent(), events(("a@x.com", "open", at(-1)))) == "no_consent"
+
+
+def test_unsubscribe_is_lifted_only_by_a_grant_made_after_it() -> None:
+    unsubscribed = events(("a@x.com", "unsubscribe", at(-2)))
+    before = consent(("a@x.com", "granted", at(-10)))
+    assert reason_of("a@x.com", before, unsubscribed) == "unsubscribed"
+    after = consent(("a@x.com", "granted", at(-10)), ("a@x.com", "granted", at(-1)))
+    assert reason_of("a@x.com", after, unsubscribed) is None
+
+
+def test_spam_complaint_is_never_lifted_by_a_new_grant() -> None:
+    statements = consent(("a@x.com", "granted", at(-10)), ("a@x.com", "granted", at(-1)))
+    assert reason_of("a@x.com", statements, events(("a@x.com", "spam_complaint", at(-5)))) == (
+        "complaint"
+    )
+
+
+def test_bounce_is_hard_until_a_later_delivery_made_by_the_end_of_the_day() -> None:
+    statements = consent(("a@x.com", "granted", at(-10)))
+    bounced = ("a@x.com", "bounce", at(-3))
+    assert reason_of("a@x.com", statements, events(bounced)) == "hard_bounce"
+    recovered = events(bounced, ("a@x.com", "delivered", at(-2)))
+    assert reason_of("a@x.com", statements, recovered) is None
+    recovered_too_late = events(bounced, ("a@x.com", "delivered", at(3)))
+    assert reason_of("a@x.com", statements, recovered_too_late) == "hard_bounce"
+    # A grant says nothing about whether the mailbox exists.
+    regranted = consent(("a@x.com", "granted", at(-10)), ("a@x.com", "granted", at(-1)))
+    assert reason_of("a@x.com", regranted, events(bounced)) == "hard_bounce"
+
+
+def test_addresses_match_whatever_their_case_and_spaces() -> None:
+    statements = consent((" A@X.com", "granted", at(-3)), ("a@x.COM", "withdrawn", at(-1)))
+    assert reason_of("a@x.com", statements, events()) == "withdrawn"
+
+
+def test_every_member_gets_one_reason_or_none() -> None:
+    statements = consent(
+        ("ok@x.com", "granted", at(-1)),
+        ("shared@x.com", "granted", at(-1)),
+        ("gone@x.com", "withdrawn", at(-1)),
+    )
+    members = pl.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c3", "c4", "c5", "c6"],
+            "email": [
+                "ok@x.com",
+                None,
+                "unknown@x.com",
+                "gone@x.com",
+                "shared@x.com",
+                "SHARED@x.com",
+            ],
+        }
+    )
+    exclusions = member_exclusions(members, address_states(statements, events(), DAY_END))
+    assert dict(exclusions.select("customer_id", "exclusion_reason").iter_rows()) == {
+        "c1": None,
+        "c2": "no_email",
+        "c3": "no_consent",
+        "c4": "withdrawn",
+        # The email platform keys contacts on the address: only the first holder is exported.
+        "c5": None,
+        "c6": "shared_email",
+    }
+
+
+# Recommendations ---------------------------------------------------------------------------
+
+PRODUCTS = pl.DataFrame(
+    {
+        "sku": ["TENT", "STOVE", "MAT", "LAMP", "MUG", "BOOT", "SOCK"],
+        "name": ["Tent", "Stove", "Mat", "Lamp", "Mug", "Boot", "Sock"],
+        "category": ["camp", "camp", "camp", "camp", "camp", "shoes", "shoes"],
+    }
+)
+
+
+def order_lines(
+    *orders: tuple[str, str | None, list[str]], status: str = "shipped"
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"order_id": order_id, "customer_id": customer, "sku": sku, "status": status}
+            for order_id, customer, skus in orders
+            for sku in skus
+        ],
+        schema={
+            "order_id": pl.String,
+            "customer_id": pl.String,
+            "sku": pl.String,
+            "status": pl.String,
+        },
+    )
+
+
+def recommend(customers: dict[str, str | None], lines: pl.DataFrame) -> pl.DataFrame:
+    return recommend_products(
+        pl.DataFrame(
+            {"customer_id": list(customers), "favourite_category": list(customers.values())},
+            schema={"customer_id": pl.String, "favourite_category": pl.String},
+        ),
+        lines,
+        PRODUCTS,
+        per_person=3,
+        counted_statuses=("placed", "paid", "shipped"),
+    )
+
+
+def test_recommendations_follow_co_purchases_and_never_repeat_an_owned_product() -> None:
+    lines = order_lines(
+        ("o1", "alice", ["TENT"]),
+        ("o2", "alice", ["MAT"]),
+        ("o3", None, ["TENT", "STOVE", "MAT"]),
+        ("o4", None, ["TENT", "STOVE"]),
+        ("o5", None, ["TENT", "LAMP"]),
+        ("o6", None, ["BOOT", "SOCK"]),
+    )
+    recommended = recommend({"alice": "camp"}, lines)
+    # STOVE: with TENT twice and MAT once (3); LAMP: with TENT once (1); then the camp best
+    # seller MUG is never sold, so the overall best seller BOOT (tie with SOCK, by sku) fills.
+    assert recommended["sku"].to_list() == ["STOVE", "LAMP", "BOOT"]
+    assert recommended["basis"].to_list() == ["co_purchase", "co_purchase", "best_seller"]
+    assert recommended["because_name"].to_list()[:2] == ["Tent", "Tent"]
+    assert not set(recommended["sku"]) & {"TENT", "MAT"}
+
+
+def test_an_owned_product_is_never_recommended_even_from_a_cancelled_order() -> None:
+    lines = pl.concat(
+        [
+            order_lines(("o1", "bob", ["TENT"]), ("o2", None, ["TENT", "STOVE"])),
+            order_lines(("o3", "bob", ["STOVE"]), status="cancelled"),
+        ]
+    )
+    assert "STOVE" not in recommend({"bob": "camp"}, lines)["sku"].to_list()
+
+
+def test_without_co_purchases_the_favourite_categorys_best_sellers_fill_in() -> None:
+    lines = order_lines(
+        ("o1", "carol", ["BOOT"]),
+        ("o2", None, ["MAT"]),
+        ("o3", None, ["MAT"]),
+        ("o4", None, ["LAMP"]),
+        ("o5", None, ["TENT"]),
+        ("o6", None, ["TENT"]),
+    )
+    recommended = recommend({"carol": "camp"}, lines)
+    # MAT and TENT tie on two orders each: sku order decides.
+    assert recommended["sku"].to_list() == ["MAT", "TENT", "LAMP"]
+    assert set(recommended["basis"]) == {"category_best_seller"}
+
+
+def test_recommendations_are_the_same_whatever_the_row_order() -> None:
+    lines = order_lines(
+        ("o1", "dan", ["TENT"]),
+        ("o2", None, ["TENT", "STOVE"]),
+        ("o3", None, ["TENT", "LAMP"]),
+        ("o4", None, ["TENT", "MAT"]),
+        ("o5", "erin", ["BOOT"]),
+    )
+    expected = recommend({"dan": "camp", "erin": "shoes"}, lines)
+    for seed in range(5):
+        shuffled = lines.sample(fraction=1.0, shuffle=True, seed=seed)
+        assert recommend({"dan": "camp", "erin": "shoes"}, shuffled).equals(expected)
+    # Three products tie on one order with TENT: sku order decides.
+    assert expected.filter(pl.col("customer_id") == "dan")["sku"].to_list() == [
+        "LAMP",
+        "MAT",
+        "STOVE",
+    ]
+
+
+# Size guard --------------------------------------------------------------------------------
+
+
+def test_size_guard_trips_on_a_large_relative_and_absolute_jump_only() -> None:
+    current = pl.DataFrame(
+        {"audience_id": ["big", "small", "new", "steady"], "size": [40, 8, 50, 98]}
+    )
+    previous = pl.DataFrame({"audience_id": ["big", "small", "steady"], "size": [100, 2, 100]})
+    changes = size_changes(current, previous, max_ratio=0.5, min_people=10)
+    assert dict(changes.select("audience_id", "breaches_guard").iter_rows()) == {
+        "big": True,  # -60 %, 60 people
+        "new": False,  # nothing to compare with
+        "small": False,  # +300 %, but 6 people
+        "steady": False,
+    }
+
+
+# The documented contract -------------------------------------------------------------------
+
+DUCKDB_TYPES = {pl.Date: "DATE", pl.String: "VARCHAR", pl.Int64: "BIGINT"}
+
+
+def _documented_tables() -> dict[str, list[tuple[str, str]]]:
+    text = (DOCS / "exports.md").read_text()
+    section = text.split("<!-- export-tables:start -->")[1].split("<!-- export-tables:end -->")[0]
+    tables: dict[str, list[tuple[str, str]]] = {}
+    current = ""
+    for line in section.splitlines():
+        heading = re.match(r"^### `exports\.(\w+)`", line)
+        if heading:
+            current = heading.group(1)
+            tables[current] = []
+        row = re.match(r"^\| `(\w+)` \| (\w+) \|", line)
+        if row and current:
+            tables[current].append((row.group(1), row.group(2)))
+    return tables
+
+
+def test_documented_tables_and_columns_match_the_code() -> None:
+    assert _documented_tables() == {
+        table: [(name, DUCKDB_TYPES[dtype]) for name, dtype in columns.items()]  # type: ignore[index]
+        for table, columns in COLUMNS.items()
+    }
+
+
+def test_documented_file_columns_match_the_code() -> None:
+    text = (DOCS / "exports.md").read_text()
+    section = text.split("<!-- export-file:start -->")[1].split("<!-- export-file:end -->")[0]
+    assert re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE) == FILE_COLUMNS
+
+
+# The assets on a real DuckDB file ----------------------------------------------------------
+
+SEGMENT = "campers"
+PEOPLE_IN_SEGMENT = 30
+WITHDRAWN = "cus_000000000007"  # granted long ago, withdrew yesterday
+PARTITION = DAY.isoformat()
+PREVIOUS_PARTITION = (DAY - timedelta(days=1)).isoformat()
+
+
+def _customer_id(index: int) -> str:
+    return f"cus_{index:012d}"
+
+
+def _email(index: int) -> str:
+    return f"person{index}@example.org"
+
+
+def _write_tables(database: Path, tables: dict[str, pl.DataFrame]) -> None:
+    with duckdb.connect(str(database)) as connection:
+        for name, frame in tables.items():
+            connection.execute(f"create schema if not exists {name.split('.')[0]}")
+            connection.register("frame", frame.to_arrow())
+            connection.execute(f"create or replace table {name} as select * from frame")
+            connection.unregister("frame")
+
+
+def _members(day: date, indexes: range) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": [_customer_id(i) for i in indexes],
+            "segment": SEGMENT,
+            "as_of_date": day,
+            "reason": "bought camping gear",
+        }
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> dict[str, Any]:
+    """Thirty consenting campers on two days; person 7 withdrew the day before DAY."""
+    database = tmp_path / "warehouse.duckdb"
+    people = range(1, PEOPLE_IN_SEGMENT + 1)
+    timestamp = pl.Datetime("us", "UTC")
+    statements = [
+        (_email(i), "email_marketing", "granted", at(-400), "signup_form") for i in people
+    ]
+    statements.append((_email(7), "email_marketing", "withdrawn", at(-1), "preference_center"))
+    skus = ["TENT", "STOVE", "MAT", "LAMP", "MUG"]
+    orders = [
+        {
+            "order_id": f"o{i}",
+            "line_number": line,
+            "customer_id": str(1000 + i),
+            "ordered_at": at(-30 + i / 10),
+            "status": "shipped",
+            "sku": sku,
+            "quantity": 1,
+            "_partition_date": date(2026, 11, 1),
+            "_row_number": i * 10 + line,
+        }
+        for i in people
+        for line, sku in enumerate([skus[i % 5], skus[(i + 1) % 5]], start=1)
+    ]
+    _write_tables(
+        database,
+        {
+            "cleaned.consent": pl.DataFrame(
+                statements,
+                schema={
+                    "subject_email": pl.String,
+                    "purpose": pl.String,
+                    "status": pl.String,
+                    "recorded_at": timestamp,
+                    "source": pl.String,
+                },
+                orient="row",
+            ).with_columns(_partition_date=pl.lit(date(2026, 11, 1))),
+            "cleaned.email_events": pl.DataFrame(
+                [("e1", _email(3), "open", at(-2))],
+                schema={
+                    "event_id": pl.String,
+                    "email": pl.String,
+                    "event_type": pl.String,
+                    "occurred_at": timestamp,
+                },
+                orient="row",
+            ).with_columns(_partition_date=pl.lit(date(2026, 11, 1))),
+            "cleaned.orders": pl.DataFrame(orders).with_columns(
+                pl.col("ordered_at").cast(timestamp)
+            ),
+            "cleaned.products": PRODUCTS.filter(pl.col("category") == "camp").with_columns(
+                updated_at=pl.lit(at(-100)).cast(timestamp),
+                _partition_date=pl.lit(date(2026, 11, 1)),
+            ),
+            "identity.customer_records": pl.DataFrame(
+                {
+                    "source": "shop_customers",
+                    "source_record_id": [str(1000 + i) for i in people],
+                    "record_key": [f"shop_customers:{1000 + i}" for i in people],
+                    "customer_id": [_customer_id(i) for i in people],
+                    "valid_from": date(2026, 11, 1),
+                    "valid_to": pl.Series([None] * len(people), dtype=pl.Date),
+                }
+            ),
+            "identity.golden_customers": pl.DataFrame(
+                {
+                    "customer_id": [_customer_id(i) for i in people],
+                    "first_name": [f"Camper{i}" for i in people],
+                    "email": [_email(i) for i in people],
+                }
+            ),
+            "segments.segment_membership": pl.concat(
+                [_members(DAY - timedelta(days=1), people), _members(DAY, people)]
+            ),
+            "segments.customer_features": pl.DataFrame(
+                {
+                    "customer_id": [_customer_id(i) for i in people],
+                    "as_of_date": DAY,
+                    "favourite_category": "camp",
+                    "last_purchased_sku": [skus[(i + 1) % 5] for i in people],
+                    "last_purchased_product_name": [skus[(i + 1) % 5].title() for i in people],
+                }
+            ),
+        },
+    )
+    return {
+        "database": database,
+        "warehouse": Warehouse(database=str(database)),
+        "export_directory": ExportDirectory(root=str(tmp_path / "exports")),
+    }
+
+
+def _materialize(world: dict[str, Any], partition: str = PARTITION) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        export_assets,
+        partition_key=partition,
+        resources={
+            "warehouse": world["warehouse"],
+            "export_directory": world["export_directory"],
+        },
+        raise_on_error=False,
+    )
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], bool]:
+    return {
+        (evaluation.asset_key.to_user_string(), evaluation.check_name): evaluation.passed
+        for evaluation in result.get_asset_check_evaluations()
+    }
+
+
+def _query(world: dict[str, Any], sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(world["database"]), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_person_who_withdrew_is_in_no_export_table_or_file(world: dict[str, Any]) -> None:
+    result = _materialize(world)
+    assert result.success
+    assert all(_checks(result).values()), _checks(result)
+    day_filter = f"as_of_date = '{PARTITION}'"
+    for table in ("people", "audience_memberships"):
+        customers = {
+            row[0]
+            for row in _query(world, f"select customer_id from exports.{table} where {day_filter}")
+        }
+        assert len(customers) == PEOPLE_IN_SEGMENT - 1
+        assert WITHDRAWN not in customers
+    csv = world["export_directory"].read_day(PARTITION)[SEGMENT]
+    assert csv.columns == FILE_COLUMNS
+    assert csv.height == PEOPLE_IN_SEGMENT - 1
+    assert _email(7) not in csv["email"].to_list()
+    assert _query(
+        world, f"select size, segment_members from exports.audiences where {day_filter}"
+    ) == [(PEOPLE_IN_SEGMENT - 1, PEOPLE_IN_SEGMENT)]
+    people_metadata = result.asset_materializations_for_node("export_tables")
+    excluded = {
+        m.asset_key.to_user_string(): m.metadata.get("excluded_by_reason") for m in people_metadata
+    }["exports/people"]
+    assert excluded is not None and excluded.value["withdrawn"] == 1
+    # Every token is filled from the upstream tables, and no one is offered what they own.
+    owned = dict(_query(world, "select customer_id, list(sku) from cleaned.orders group by 1"))
+    shop_ids = dict(
+        _query(world, "select customer_id, source_record_id from identity.customer_records")
+    )
+    for row in csv.iter_rows(named=True):
+        recommended = {row[f"recommended_product_{n}_sku"] for n in (1, 2, 3)}
+        assert None not in recommended and len(recommended) == 3
+        assert not recommended & set(owned[shop_ids[row["customer_id"]]])
+        assert row["first_name"] and row["favourite_category"] == "camp"
+    # The real tables have exactly the documented columns.
+    for table, columns in COLUMNS.items():
+        described = _query(world, f"describe exports.{table}")
+        assert [(c[0], c[1]) for c in described] == [
+            (name, DUCKDB_TYPES[dtype])
+            for name, dtype in columns.items()  # type: ignore[index]
+        ]
+
+
+def test_rerunning_a_day_replaces_its_rows_and_files_without_duplicates(
+    world: dict[str, Any],
+) -> None:
+    first = _materialize(world)
+    second = _materialize(world)
+    assert first.success and second.success
+    for table in ("audiences", "people", "audience_memberships"):
+        assert _query(world, f"select count(*) from exports.{table}") == [
+            (1 if table == "audiences" else PEOPLE_IN_SEGMENT - 1,)
+        ]
+    files = world["export_directory"].day_files(PARTITION)
+    assert [path.name for path in files] == [f"{SEGMENT}.csv"]
+    assert world["export_directory"].read_day(PARTITION)[SEGMENT].height == PEOPLE_IN_SEGMENT - 1
+
+
+def test_consent_check_fails_and_blocks_the_files_when_an_exception_slips_through(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def everyone_exportable(members: pl.DataFrame, address_state: pl.DataFrame) -> pl.DataFrame:
+        return members.select(
+            "customer_id", "email", pl.lit(None, dtype=pl.String).alias("exclusion_reason")
+        )
+
+    monkeypatch.setattr(build_module, "member_exclusions", everyone_exportable)
+    result = _materialize(world)
+    assert not result.success
+    assert _checks(result)[("exports/people", "consent_safe")] is False
+    evaluation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "consent_safe"
+    )
+    assert evaluation.metadata["people_violations"].value == 1
+    assert evaluation.metadata["example_customer_ids"].value == [WITHDRAWN]
+    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["exports", "audience_files"]) not in materialized
+    assert world["export_directory"].day_files(PARTITION) == []
+
+
+def test_file_with_an_address_that_may_not_be_emailed_fails_and_is_deleted(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_files = export_assets_module.build_audience_files
+
+    def files_with_the_withdrawn_person(*tables: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        files = real_files(*tables)
+        intruder = files[SEGMENT].head(1).with_columns(email=pl.lit(_email(7)))
+        return {SEGMENT: pl.concat([files[SEGMENT], intruder])}
+
+    monkeypatch.setattr(
+        export_assets_module, "build_audience_files", files_with_the_withdrawn_person
+    )
+    result = _materialize(world)
+    checks = _checks(result)
+    assert checks[("exports/people", "consent_safe")] is True
+    assert checks[("exports/audience_files", "consent_safe")] is False
+    assert world["export_directory"].day_files(PARTITION) == []
+
+
+def test_size_jump_fails_the_guard_and_writes_no_file(world: dict[str, Any]) -> None:
+    assert _materialize(world, PREVIOUS_PARTITION).success
+    # Only five campers are left on DAY: a drop of 24 people, over 80 %.
+    _write_tables(
+        world["database"],
+        {
+            "segments.segment_membership": pl.concat(
+                [
+                    _members(DAY - timedelta(days=1), range(1, PEOPLE_IN_SEGMENT + 1)),
+                    _members(DAY, range(1, 6)),
+                ]
+            )
+        },
+    )
+    result = _materialize(world)
+    assert not result.success
+    assert _checks(result)[("exports/audiences", "size_change")] is False
+    assert world["export_directory"].day_files(PARTITION) == []
+    assert world["export_directory"].day_files(PREVIOUS_PARTITION) != []

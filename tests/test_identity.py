@@ -1,0 +1,512 @@
+"""The identity graph: pure rules first, then real Splink on a real DuckDB file, then assets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from platform_assets.definitions import defs
+from platform_assets.generator import GeneratorConfig, generate
+from platform_assets.identity import graph, records, resolve
+from platform_assets.identity.accuracy import pairwise_accuracy
+from resources import ArtifactStore, GroundTruth, LandingZone, Warehouse
+from tests.conftest import check_results
+
+# --- pure rules ------------------------------------------------------------------------------
+
+
+def _person(key: str, **fields: object) -> dict[str, object]:
+    source = key.split(":", 1)[0]
+    base: dict[str, object] = {c: None for c in records.PERSON_COLUMNS}
+    base.update(record_key=key, source=source, source_record_id=key.split(":", 1)[1])
+    base["observed_at"] = datetime(2026, 11, 1, tzinfo=UTC)
+    base.update(fields)
+    return base
+
+
+def _frame(*rows: dict[str, object]) -> pl.DataFrame:
+    return pl.DataFrame(
+        list(rows),
+        schema={
+            **{c: pl.Utf8 for c in records.PERSON_COLUMNS},
+            "date_of_birth": pl.Date,
+            "observed_at": pl.Datetime("us", "UTC"),
+        },
+    )
+
+
+def _pairs(edges: pl.DataFrame) -> set[tuple[str, str, str]]:
+    return set(edges.select("left_record_key", "right_record_key", "edge_type").iter_rows())
+
+
+def test_a_shared_family_inbox_does_not_merge_two_people_on_the_email_alone() -> None:
+    family = "the.moores@example.org"
+    edges = records.email_edges(
+        _frame(
+            _person(
+                "crm_contacts:1",
+                first_name="Kristina",
+                email=family,
+                date_of_birth=date(1975, 1, 2),
+            ),
+            _person(
+                "shop_customers:9", first_name="Mark", email=family, date_of_birth=date(1973, 6, 18)
+            ),
+            _person("shop_customers:10", first_name="Mark", email=family),
+            _person("email_events:" + family, email=family),
+        )
+    )
+    pairs = _pairs(edges)
+    assert ("crm_contacts:1", "shop_customers:9", "same_email") not in pairs
+    assert ("crm_contacts:1", "shop_customers:10", "same_email") not in pairs
+    # Same first name at the same address is the same person.
+    assert ("shop_customers:10", "shop_customers:9", "same_email") in pairs
+    # The bare address attaches to one anchor only (the CRM record: most trusted source).
+    assert {(a, b) for a, b, t in pairs if t == "email_anchor"} == {
+        ("crm_contacts:1", "email_events:" + family)
+    }
+
+
+def test_initials_nicknames_confirmed_by_phone_and_swapped_names_still_link_on_email() -> None:
+    edges = records.email_edges(
+        _frame(
+            _person("crm_contacts:1", first_name="Gregory", last_name="Thomson", email="g@x.io"),
+            _person("support_tickets:7", first_name="G.", last_name="Thomson", email="g@x.io"),
+            _person("crm_contacts:2", first_name="James", email="j@x.io", phone="+447700900123"),
+            _person("shop_customers:3", first_name="Jim", email="j@x.io", phone="+447700900123"),
+            _person("crm_contacts:4", first_name="Wilcox", last_name="Paige", email="p@x.io"),
+            _person("shop_customers:5", first_name="Paige", last_name="Wilcox", email="p@x.io"),
+        )
+    )
+    assert len(edges) == 3 and set(edges["edge_type"]) == {"same_email"}
+
+
+def test_junk_identifiers_are_scrubbed_before_they_can_link_anyone() -> None:
+    scrubbed = records.scrub_junk(
+        _frame(
+            _person("crm_contacts:1", first_name="Ann", email="test@test.com", phone="+440000000"),
+            _person("crm_contacts:2", first_name="n/a", email="noreply@shop.com"),
+            _person("crm_contacts:3", first_name="Bob", email="bob@real.org"),
+        )
+    )
+    assert scrubbed["email"].to_list() == [None, None, "bob@real.org"]
+    assert scrubbed["phone"].to_list() == [None, None, None]
+    assert scrubbed["first_name"].to_list() == ["Ann", None, "Bob"]
+    assert records.email_edges(scrubbed).is_empty()
+
+
+def _clusters(rows: list[tuple[str, str, str | None]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema=["record_key", "component", "previous_customer_id"], orient="row"
+    )
+
+
+def test_merging_keeps_the_oldest_id_and_records_the_other_as_merged() -> None:
+    old, young = graph.format_customer_id(3), graph.format_customer_id(8)
+    assigned = graph.assign_customer_ids(
+        _clusters([("a", "a", young), ("b", "a", young), ("c", "a", old), ("d", "a", None)]),
+        next_number=20,
+    )
+    assert set(assigned.customers["customer_id"]) == {old}
+    assert assigned.issued == []
+    merge = assigned.events.row(0, named=True)
+    assert (merge["event_type"], merge["customer_id"], merge["other_customer_id"]) == (
+        "merge",
+        old,
+        young,
+    )
+    assert merge["record_count"] == 4
+
+
+def test_a_split_leaves_the_id_with_the_larger_part_and_mints_a_new_one() -> None:
+    original = graph.format_customer_id(5)
+    assigned = graph.assign_customer_ids(
+        _clusters([("a", "a", original), ("b", "a", original), ("c", "c", original)]),
+        next_number=6,
+    )
+    by_record = dict(assigned.customers.iter_rows())
+    assert by_record["a"] == by_record["b"] == original
+    assert by_record["c"] == graph.format_customer_id(6) == assigned.issued[0]
+    split = assigned.events.row(0, named=True)
+    assert (split["event_type"], split["other_customer_id"]) == ("split", original)
+
+
+def test_ids_are_never_reused_even_when_an_old_cluster_disappears() -> None:
+    first = graph.assign_customer_ids(_clusters([("a", "a", None), ("b", "b", None)]), 1)
+    previous = dict(first.customers.iter_rows())
+    merged = graph.assign_customer_ids(
+        _clusters([("a", "a", previous["a"]), ("b", "a", previous["b"]), ("c", "c", None)]),
+        next_number=3,
+    )
+    assert merged.issued == [graph.format_customer_id(3)]
+    assert merged.issued[0] not in previous.values()
+
+
+def _edges(*pairs: tuple[str, str, float]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(a, b, "splink", p) for a, b, p in pairs],
+        schema=["left_record_key", "right_record_key", "edge_type", "match_probability"],
+        orient="row",
+    )
+
+
+def _attributes(keys: list[str], emails: list[str | None] | None = None) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "record_key": keys,
+            "email": emails or [None] * len(keys),
+            "date_of_birth": [None] * len(keys),
+        },
+        schema={"record_key": pl.Utf8, "email": pl.Utf8, "date_of_birth": pl.Date},
+    )
+
+
+def test_never_link_cuts_the_weakest_edge_between_the_pair() -> None:
+    keys = ["a", "b", "c"]
+    clustering = graph.cluster(
+        pl.Series(keys),
+        _edges(("a", "b", 0.999), ("b", "c", 0.96)),
+        _attributes(keys),
+        pl.DataFrame({"left_record_key": ["a"], "right_record_key": ["c"]}),
+    )
+    assigned = dict(clustering.assignment.iter_rows())
+    assert assigned["a"] == assigned["b"] != assigned["c"]
+    assert clustering.cut_edges == 1
+
+
+def test_a_cluster_with_too_many_emails_keeps_only_its_near_certain_edges() -> None:
+    keys = [f"r{i}" for i in range(8)]
+    chain = [(keys[i], keys[i + 1], 0.97) for i in range(7)]
+    clustering = graph.cluster(
+        pl.Series(keys),
+        _edges(*chain, ("r0", "r1", 0.9999)),
+        _attributes(keys, [f"{k}@x.org" for k in keys]),
+        pl.DataFrame(schema={"left_record_key": pl.Utf8, "right_record_key": pl.Utf8}),
+    )
+    assert clustering.flagged.height == 1
+    assert clustering.assignment["component"].n_unique() == 7  # only r0-r1 survive together
+
+
+def test_pairwise_accuracy_counts_pairs_under_one_cluster() -> None:
+    predicted = pl.DataFrame({"record_key": list("abcd"), "cluster": ["1", "1", "1", "2"]})
+    truth = pl.DataFrame({"record_key": list("abcd"), "cluster": ["x", "x", "y", "y"]})
+    measured = pairwise_accuracy(predicted, truth)
+    assert (measured.predicted_pairs, measured.true_pairs, measured.true_positive_pairs) == (
+        3,
+        2,
+        1,
+    )
+    assert measured.precision == pytest.approx(1 / 3) and measured.recall == pytest.approx(0.5)
+
+
+# --- real Splink on a generated warehouse ------------------------------------------------------
+
+DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(4)]
+RESOURCES_WITHOUT_WAREHOUSE = {"artifacts", "ground_truth", "landing_zone"}
+
+
+@dataclass
+class Built:
+    root: Path
+    landing: Path
+    truth: Path
+    warehouse: Warehouse
+    model_json: str
+    model_version: str
+
+
+def _resources(built: Built, warehouse: Warehouse | None = None) -> dict[str, object]:
+    return {
+        "warehouse": warehouse or built.warehouse,
+        "landing_zone": LandingZone(root=str(built.landing)),
+        "artifacts": ArtifactStore(root=str(built.root / "artifacts")),
+        "ground_truth": GroundTruth(root=str(built.truth)),
+    }
+
+
+ASSETS = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """400 generated people over four days, through raw and cleaned, and a trained model."""
+    root = tmp_path_factory.mktemp("identity")
+    landing, truth = root / "landing", root / "truth"
+    generate(
+        GeneratorConfig(
+            landing_dir=landing,
+            truth_dir=truth,
+            people=400,
+            days=len(DAYS),
+            start_date=DAYS[0],
+            seed=11,
+            progress=False,
+        )
+    )
+    warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
+    built = Built(root, landing, truth, warehouse, "", "")
+    for day in DAYS:
+        dg.materialize(
+            ASSETS,
+            partition_key=day.isoformat(),
+            selection=dg.AssetSelection.groups("raw", "cleaned"),
+            resources=_resources(built),
+        )
+    result = dg.materialize(
+        ASSETS,
+        selection=dg.AssetSelection.keys(dg.AssetKey(["identity", "splink_model"])),
+        resources=_resources(built),
+    )
+    metadata = result.asset_materializations_for_node("identity__splink_model")[0].metadata
+    built.model_version = metadata["model_version"].value
+    with warehouse.connection() as connection:
+        built.model_json = connection.execute(
+            "select settings_json from identity.splink_models"
+        ).fetchall()[0][0]
+    for chart in ("match_weights_chart", "m_u_parameters_chart"):
+        assert Path(metadata[chart].value).read_text().lstrip().startswith("<")
+    return built
+
+
+def _copy(built: Built, name: str) -> duckdb.DuckDBPyConnection:
+    target = built.root / f"{name}.duckdb"
+    target.write_bytes(Path(built.warehouse.path).read_bytes())
+    connection = duckdb.connect(str(target))
+    connection.execute("set TimeZone = 'UTC'")
+    return connection
+
+
+def _current_clusters(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return connection.execute(
+        "select record_key, customer_id as cluster from identity.customer_records"
+        " where valid_to is null"
+    ).pl()
+
+
+def test_incremental_days_and_a_full_rebuild_agree(built: Built) -> None:
+    now = datetime.now(UTC)
+    incremental = _copy(built, "incremental")
+    results = [
+        resolve.resolve_partition(incremental, day, built.model_json, "v", now) for day in DAYS
+    ]
+    full = _copy(built, "full")
+    resolve.resolve_partition(full, DAYS[-1], built.model_json, "v", now)
+
+    agreement = pairwise_accuracy(_current_clusters(incremental), _current_clusters(full))
+    assert agreement.records == _current_clusters(full).height > 1000
+    assert agreement.f1 >= 0.99
+    # Later days score only their own records, not the whole history again.
+    assert results[-1].records_in_window < results[0].records_in_window / 2
+    assert all(r.comparisons_scored > 0 for r in results)
+
+
+def test_rematerializing_an_old_day_rewinds_and_replays_to_the_same_graph(built: Built) -> None:
+    now = datetime.now(UTC)
+    connection = _copy(built, "rewind")
+    for day in DAYS:
+        resolve.resolve_partition(connection, day, built.model_json, "v", now)
+    before = _current_clusters(connection)
+    events_before = connection.execute("select count(*) from identity.identity_events").fetchall()
+    replayed = resolve.resolve_partition(connection, DAYS[1], built.model_json, "v", now)
+    assert replayed.rewound_from == DAYS[1]
+    for day in DAYS[2:]:
+        resolve.resolve_partition(connection, day, built.model_json, "v", now)
+    assert pairwise_accuracy(_current_clusters(connection), before).f1 == 1.0
+    assert connection.execute("select count(*) from identity.identity_events").fetchall() == (
+        events_before
+    )
+    # Ids issued before the rewind are never handed out again.
+    issued = connection.execute(
+        "select count(*), count(distinct customer_id) from identity.issued_customer_ids"
+    ).fetchall()[0]
+    assert issued[0] == issued[1]
+
+
+def test_graph_assets_materialize_with_passing_checks_and_readable_metadata(
+    built: Built, tmp_path: Path
+) -> None:
+    warehouse = Warehouse(database=str(tmp_path / "assets.duckdb"))
+    Path(warehouse.path).write_bytes(Path(built.warehouse.path).read_bytes())
+    for day in DAYS[:2]:
+        result = dg.materialize(
+            ASSETS,
+            partition_key=day.isoformat(),
+            selection=dg.AssetSelection.groups("identity")
+            - dg.AssetSelection.keys(dg.AssetKey(["identity", "splink_model"])),
+            resources=_resources(built, warehouse),
+        )
+        checks = check_results(result)
+        failed = {key: c.description for key, c in checks.items() if not c.passed}
+        assert not failed
+    assert checks[("identity/customer_records", "accuracy")].metadata["f1"].value >= 0.9
+    materialized = {
+        event.asset_key.to_user_string(): event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+    assert set(materialized) == {
+        "identity/person_records",
+        "identity/edges",
+        "identity/customer_records",
+        "identity/identity_events",
+        "identity/golden_customers",
+    }
+    assert materialized["identity/customer_records"]["customers"].value > 100
+    assert "splink" in materialized["identity/edges"]["edges_by_type"].value
+    with warehouse.connection() as connection:
+        golden = connection.execute(
+            "select count(*), count(distinct customer_id), count(email_source)"
+            " from identity.golden_customers"
+        ).fetchall()[0]
+    assert golden[0] == golden[1] > 100 and golden[2] > 0
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def _cleaned_warehouse(connection: duckdb.DuckDBPyConnection, crm_rows: list[dict]) -> None:
+    """Empty cleaned tables of every person source, with these CRM rows."""
+    from platform_assets.cleaned.schemas import MODELS, cleaned_columns
+
+    connection.execute("create schema cleaned")
+    for source in ("crm_contacts", "shop_customers", "support_tickets", "email_events"):
+        schema = MODELS[source].to_schema()
+        columns = cleaned_columns(source)
+        empty = pl.DataFrame(schema={c: schema.columns[c].dtype.type for c in columns})
+        frame = (
+            pl.concat([empty, pl.DataFrame(crm_rows)], how="diagonal_relaxed").select(columns)
+            if source == "crm_contacts"
+            else empty
+        )
+        connection.register("frame", frame.to_arrow())
+        connection.execute(f"create table cleaned.{source} as select * from frame")
+        connection.unregister("frame")
+    schema = MODELS["web_events"].to_schema()
+    empty = pl.DataFrame(
+        schema={c: schema.columns[c].dtype.type for c in cleaned_columns("web_events")}
+    )
+    connection.register("frame", empty.to_arrow())
+    connection.execute("create table cleaned.web_events as select * from frame")
+
+
+def _crm(contact_id: str, **fields: object) -> dict[str, object]:
+    return {
+        "contact_id": contact_id,
+        "updated_at": datetime(2026, 10, 1, tzinfo=UTC),
+        "_partition_date": DAYS[0],
+        "_source_file": "crm_contacts/x.csv",
+        "_row_number": int(contact_id.strip("c") or 0),
+        **fields,
+    }
+
+
+def test_records_with_nothing_identifying_get_their_own_customer_and_join_no_one(
+    built: Built, tmp_path: Path
+) -> None:
+    connection = duckdb.connect(str(tmp_path / "empty.duckdb"))
+    _cleaned_warehouse(connection, [_crm(f"c{i}") for i in range(1, 6)])
+    result = resolve.resolve_partition(
+        connection, DAYS[0], built.model_json, "v", datetime.now(UTC)
+    )
+    assert result.comparisons_scored == 0
+    customers = _current_clusters(connection)
+    assert customers.height == 5 and customers["cluster"].n_unique() == 5
+
+
+def test_identical_records_repeated_many_times_cost_one_comparison(
+    built: Built, tmp_path: Path
+) -> None:
+    same = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@example.org",
+        "date_of_birth": date(1990, 12, 10),
+        "phone": "+447700900001",
+    }
+    connection = duckdb.connect(str(tmp_path / "repeated.duckdb"))
+    _cleaned_warehouse(connection, [_crm(f"c{i}", **same) for i in range(1, 2001)])
+    result = resolve.resolve_partition(
+        connection, DAYS[0], built.model_json, "v", datetime.now(UTC)
+    )
+    assert result.comparisons_scored <= 2  # the profile against its twin, not 2,000,000 pairs
+    customers = _current_clusters(connection)
+    assert customers.height == 2000 and customers["cluster"].n_unique() == 1
+
+
+def test_overrides_split_and_join_records_and_malformed_rows_are_quarantined(
+    built: Built, tmp_path: Path
+) -> None:
+    warehouse = Warehouse(database=str(tmp_path / "overrides.duckdb"))
+    Path(warehouse.path).write_bytes(Path(built.warehouse.path).read_bytes())
+    with warehouse.connection() as connection:
+        resolve.resolve_partition(connection, DAYS[0], built.model_json, "v", datetime.now(UTC))
+        together = connection.execute(
+            """select min(record_key), max(record_key) from identity.customer_records
+            where valid_to is null
+                and (record_key like 'crm_contacts:%' or record_key like 'shop_customers:%')
+            group by customer_id having count(*) = 2 limit 1"""
+        ).fetchall()[0]
+        apart = connection.execute(
+            """select record_key from identity.customer_records
+            where valid_to is null and record_key like 'crm_contacts:%' limit 2"""
+        ).fetchall()
+    lines = [
+        "left_record_key,right_record_key,rule,reason",
+        f"{together[0]},{together[1]},never_link,steward: two people",
+        f"{apart[0][0]},{apart[1][0]},always_link,steward: same person",
+        "crm_contacts:1,not-a-key,never_link,typo",
+        f"{together[0]},{together[0]},always_link,same record",
+        f"{together[0]},{apart[0][0]},merge_please,unknown rule",
+    ]
+    day = DAYS[1].isoformat()
+    path = built.landing.parent / "override-landing" / "identity_overrides" / day
+    path.mkdir(parents=True)
+    (path / "overrides.csv").write_text("\n".join(lines) + "\n")
+    resources = _resources(built, warehouse) | {
+        "landing_zone": LandingZone(root=str(path.parent.parent))
+    }
+    dg.materialize(
+        ASSETS,
+        partition_key=day,
+        selection=dg.AssetSelection.keys(
+            dg.AssetKey(["raw", "identity_overrides"]),
+            dg.AssetKey(["cleaned", "identity_overrides"]),
+        ),
+        resources=resources,
+    )
+    with warehouse.connection() as connection:
+        quarantined = connection.execute(
+            "select failed_rules from cleaned.identity_overrides_quarantine order by 1"
+        ).fetchall()
+        assert len(quarantined) == 3
+        reasons = " ".join(r[0] for r in quarantined)
+        assert "record_key_malformed" in reasons and "pairs_record_with_itself" in reasons
+        resolve.resolve_partition(connection, DAYS[1], built.model_json, "v", datetime.now(UTC))
+        mapping = dict(
+            connection.execute(
+                "select record_key, customer_id from identity.customer_records"
+                " where valid_to is null"
+            ).fetchall()
+        )
+    assert mapping[together[0]] != mapping[together[1]]
+    assert mapping[apart[0][0]] == mapping[apart[1][0]]
+
+
+def test_the_model_asset_fails_clearly_without_person_records(built: Built, tmp_path: Path) -> None:
+    warehouse = Warehouse(database=str(tmp_path / "nobody.duckdb"))
+    with warehouse.connection() as connection:
+        _cleaned_warehouse(connection, [])
+    result = dg.materialize(
+        ASSETS,
+        selection=dg.AssetSelection.keys(dg.AssetKey(["identity", "splink_model"])),
+        resources=_resources(built, warehouse),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "Not enough person records" in failure.step_failure_data.error.message
