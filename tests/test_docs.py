@@ -39,3 +39,48 @@ def test_documented_enumerations_match_the_contract() -> None:
         for values in re.findall(r"^\| `\w+\.\w+` \| ([a-z_, ]+) \|$", text, flags=re.MULTILINE)
     }
     assert documented == set(ENUMS.values())
+
+
+def _identity_tables() -> dict[str, list[str]]:
+    """Columns per table as `docs/identity-graph.md` documents them."""
+    text = (DOCS / "identity-graph.md").read_text()
+    section = text.split("<!-- identity-tables:start -->")[1].split("<!-- identity-tables:end -->")[
+        0
+    ]
+    tables: dict[str, list[str]] = {}
+    for block in section.split("### ")[1:]:
+        name = block.split("`")[1].split(".")[1]
+        columns: list[str] = []
+        for line in block.splitlines():
+            if line.startswith("| `"):
+                cell = line.split("|")[1]
+                columns += re.findall(r"`(\w+)`", cell)
+        tables[name] = columns
+    return tables
+
+
+def test_documented_identity_tables_match_the_tables_the_graph_writes(tmp_path: Path) -> None:
+    import duckdb
+
+    from platform_assets.identity.resolve import ensure_tables
+    from platform_assets.identity.settings import GOLDEN_FIELDS
+
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_tables(connection)
+    for table, documented in _identity_tables().items():
+        actual = [row[0] for row in connection.execute(f"describe identity.{table}").fetchall()]
+        if table == "golden_customers":
+            # Documented once for all fields: `<field>`, `<field>_source`, `<field>_observed_at`.
+            documented = [
+                c
+                for c in documented
+                if c not in ("field_source", "field_observed_at") and c not in GOLDEN_FIELDS
+            ]
+            actual = [
+                c
+                for c in actual
+                if c not in GOLDEN_FIELDS
+                and not c.endswith(("_source", "_observed_at"))
+                or c in ("first_seen_at", "last_seen_at", "sources")
+            ]
+        assert documented == actual, table

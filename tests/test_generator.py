@@ -109,6 +109,10 @@ def test_every_source_lands_files_per_day_with_exactly_the_contract_columns(
 ) -> None:
     for source, contract in SOURCES.items():
         files = _files(default_run, source)
+        if source == "identity_overrides":
+            # Stewards write overrides; generated data has none to decide.
+            assert not files
+            continue
         assert files, f"{source}: no files"
         for path in files:
             day = path.parent.name

@@ -249,6 +249,12 @@ def test_cleaned_output_satisfies_its_pandera_model(source: str) -> None:
             "status": "granted",
             "recorded_at": "2026-11-03",
         },
+        "identity_overrides": {
+            "left_record_key": "crm_contacts:C1",
+            "right_record_key": "shop_customers:S1",
+            "rule": "Never-Link",
+            "reason": "two people",
+        },
     }
     result = clean_partition(source, raw_frame(source, [examples[source]]), AS_OF)
     assert result.cleaned.height == 1, result.quarantined.to_dicts()

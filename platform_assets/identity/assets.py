@@ -70,6 +70,7 @@ PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
     # Trained once, then on demand or when the drift check says the data has moved on; a
     # retrain never re-runs the graph by itself.
     automation_condition=dg.AutomationCondition.on_missing(),
+    freshness_policy=settings.MODEL_FRESHNESS,
 )
 def splink_model(
     context: dg.AssetExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore

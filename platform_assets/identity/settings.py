@@ -102,3 +102,8 @@ U_SAMPLING_SEED = 42
 FRESHNESS = dg.FreshnessPolicy.time_window(
     warn_window=timedelta(hours=28), fail_window=timedelta(hours=38)
 )
+
+# The model is retrained on drift, not on a clock; one older than a quarter deserves a look.
+MODEL_FRESHNESS = dg.FreshnessPolicy.time_window(
+    warn_window=timedelta(days=60), fail_window=timedelta(days=90)
+)
