@@ -8,6 +8,7 @@ export CDP_LANDING_DIR ?= $(CURDIR)/data/landing
 export CDP_DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
 export CDP_GROUND_TRUTH_DIR ?= $(CURDIR)/data/ground_truth
 export CDP_ARTIFACT_DIR ?= $(CURDIR)/data/artifacts
+export CDP_EXPORT_DIR ?= $(CURDIR)/data/exports
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
@@ -25,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	rm -rf data/landing data/ground_truth $(CDP_DUCKDB_PATH)
+	rm -rf data/landing data/ground_truth data/exports data/artifacts $(CDP_DUCKDB_PATH)
 	$(BIN)/cdp generate --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
 	$(BIN)/cdp run
 	$(BIN)/cdp summary

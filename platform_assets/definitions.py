@@ -3,9 +3,10 @@
 import dagster as dg
 
 from platform_assets.cleaned.assets import cleaned_assets
+from platform_assets.exports import export_assets
 from platform_assets.identity import identity_assets, identity_checks
 from platform_assets.raw import raw_assets
-from resources import ArtifactStore, GroundTruth, LandingZone, Warehouse
+from resources import ArtifactStore, ExportDirectory, GroundTruth, LandingZone, Warehouse
 from sensors import identity_model_drift_sensor, landing_zone_sensor
 
 # Cleaned partitions follow their raw partition through their automation condition; this
@@ -17,7 +18,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *cleaned_assets, *identity_assets],
+    assets=[*raw_assets, *cleaned_assets, *identity_assets, *export_assets],
     asset_checks=identity_checks,
     sensors=[landing_zone_sensor, automation_sensor, identity_model_drift_sensor],
     resources={
@@ -26,5 +27,6 @@ defs = dg.Definitions(
         "landing_zone": LandingZone(),
         "artifacts": ArtifactStore(),
         "ground_truth": GroundTruth(),
+        "export_directory": ExportDirectory(),
     },
 )

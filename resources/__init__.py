@@ -1,11 +1,13 @@
-"""Resources: the only code that touches the outside world (warehouse file, landing zone)."""
+"""Resources: the only code that touches the outside world (files, directories, warehouse)."""
 
 from resources.artifacts import ArtifactStore, GroundTruth
+from resources.export_dir import ExportDirectory
 from resources.landing_zone import LandingFile, LandingZone
 from resources.warehouse import TableWrite, Warehouse, WarehouseSession
 
 __all__ = [
     "ArtifactStore",
+    "ExportDirectory",
     "GroundTruth",
     "LandingFile",
     "LandingZone",

@@ -489,7 +489,16 @@ def test_person_who_withdrew_is_in_no_export_table_or_file(world: dict[str, Any]
     excluded = {
         m.asset_key.to_user_string(): m.metadata.get("excluded_by_reason") for m in people_metadata
     }["exports/people"]
-    assert excluded is not None and excluded.value["withdrawn"] == 1
+    assert isinstance(excluded, dg.JsonMetadataValue)
+    assert excluded.value == {
+        "no_email": 0,
+        "no_consent": 0,
+        "withdrawn": 1,
+        "complaint": 0,
+        "hard_bounce": 0,
+        "unsubscribed": 0,
+        "shared_email": 0,
+    }
     # Every token is filled from the upstream tables, and no one is offered what they own.
     owned = dict(_query(world, "select customer_id, list(sku) from cleaned.orders group by 1"))
     shop_ids = dict(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from platform_assets.contract import SOURCES
+from platform_assets.definitions import defs
 from tests.processes import dagster_home, dagster_process
 
 
@@ -61,8 +62,16 @@ def test_ui_lists_every_asset_in_its_layer_with_its_checks(webserver: str) -> No
         " assetChecksOrError { ... on AssetChecks { checks { name } } } } }",
     )
     nodes = {tuple(n["assetKey"]["path"]): n for n in answer["data"]["assetNodes"]}
-    assert set(nodes) == {(layer, s) for layer in ("raw", "cleaned") for s in SOURCES}
-    for (layer, _source), node in nodes.items():
-        assert node["groupName"] == layer and node["isPartitioned"]
+    served = {key for key in nodes if key[0] in ("raw", "cleaned")}
+    assert served == {(layer, s) for layer in ("raw", "cleaned") for s in SOURCES}
+    expected = {tuple(key.path) for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert set(nodes) == expected
+    for key, node in nodes.items():
+        assert node["groupName"] == key[0]
         checks = {check["name"] for check in node["assetChecksOrError"]["checks"]}
-        assert {"schema", "volume"} <= checks
+        if key[0] in ("raw", "cleaned"):
+            assert node["isPartitioned"] and {"schema", "volume"} <= checks
+    customers = nodes[("identity", "customer_records")]
+    assert {"one_customer_per_record", "accuracy"} <= {
+        check["name"] for check in customers["assetChecksOrError"]["checks"]
+    }

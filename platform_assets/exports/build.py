@@ -1,0 +1,160 @@
+"""The export tables and files of one day, built from frames: no warehouse, no Dagster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import polars as pl
+
+from platform_assets.exports.consent import address_states, member_exclusions
+from platform_assets.exports.recommendations import recommend_products, recommendation_tokens
+from platform_assets.exports.settings import (
+    AUDIENCE_DESCRIPTIONS,
+    COUNTED_ORDER_STATUSES,
+    RECOMMENDATIONS_PER_PERSON,
+)
+
+AUDIENCE_COLUMNS = {
+    "as_of_date": pl.Date,
+    "audience_id": pl.String,
+    "audience_name": pl.String,
+    "description": pl.String,
+    "size": pl.Int64,
+    "segment_members": pl.Int64,
+}
+PEOPLE_COLUMNS = {
+    "as_of_date": pl.Date,
+    "customer_id": pl.String,
+    "email": pl.String,
+    "first_name": pl.String,
+    "last_purchased_product": pl.String,
+    "favourite_category": pl.String,
+    **{
+        column: pl.String
+        for rank in range(1, RECOMMENDATIONS_PER_PERSON + 1)
+        for column in (f"recommended_product_{rank}", f"recommended_product_{rank}_sku")
+    },
+    "because_you_bought": pl.String,
+}
+MEMBERSHIP_COLUMNS = {"as_of_date": pl.Date, "audience_id": pl.String, "customer_id": pl.String}
+# A file is the people table for one audience, keyed by email as email platforms import it.
+FILE_COLUMNS = ["email", *(c for c in PEOPLE_COLUMNS if c not in ("as_of_date", "email"))]
+
+
+@dataclass(frozen=True)
+class ExportInputs:
+    """What the exports of one day read. Column lists are in `platform_assets.exports.inputs`."""
+
+    members: pl.DataFrame  # customer_id, segment
+    customers: pl.DataFrame  # customer_id, email, first_name
+    features: pl.DataFrame  # customer_id, favourite_category, last_purchased_product
+    consent: pl.DataFrame  # email, status, recorded_at
+    email_events: pl.DataFrame  # email, event_type, occurred_at
+    order_lines: pl.DataFrame  # order_id, customer_id, sku, status
+    products: pl.DataFrame  # sku, name, category
+
+
+@dataclass(frozen=True)
+class Exports:
+    audiences: pl.DataFrame
+    people: pl.DataFrame
+    memberships: pl.DataFrame
+    exclusions: pl.DataFrame  # customer_id, email, exclusion_reason: every segment member
+
+
+def end_of_day(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def audience_name(segment: str) -> str:
+    return segment.replace("_", " ").capitalize()
+
+
+def build_exports(inputs: ExportInputs, day: date) -> Exports:
+    """The day's audiences, exportable people with their tokens, and memberships."""
+    members = inputs.members.select("customer_id", "segment").unique()
+    candidates = (
+        members.select("customer_id")
+        .unique()
+        .join(inputs.customers.select("customer_id", "email"), on="customer_id", how="left")
+    )
+    states = address_states(inputs.consent, inputs.email_events, end_of_day(day))
+    exclusions = member_exclusions(candidates, states)
+    exportable = exclusions.filter(pl.col("exclusion_reason").is_null()).select("customer_id")
+
+    people_features = exportable.join(inputs.features, on="customer_id", how="left")
+    recommendations = recommend_products(
+        people_features.select("customer_id", "favourite_category"),
+        inputs.order_lines,
+        inputs.products,
+        per_person=RECOMMENDATIONS_PER_PERSON,
+        counted_statuses=COUNTED_ORDER_STATUSES,
+    )
+    people = (
+        people_features.join(
+            inputs.customers.select("customer_id", "email", "first_name"),
+            on="customer_id",
+            how="left",
+        )
+        .join(
+            recommendation_tokens(recommendations, RECOMMENDATIONS_PER_PERSON),
+            on="customer_id",
+            how="left",
+        )
+        .with_columns(pl.lit(day).alias("as_of_date"))
+    )
+    memberships = members.join(exportable, on="customer_id", how="semi").select(
+        pl.lit(day).alias("as_of_date"), pl.col("segment").alias("audience_id"), "customer_id"
+    )
+    sizes = memberships.group_by("audience_id").agg(pl.len().cast(pl.Int64).alias("size"))
+    audiences = (
+        members.group_by(pl.col("segment").alias("audience_id"))
+        .agg(pl.len().cast(pl.Int64).alias("segment_members"))
+        .join(sizes, on="audience_id", how="left")
+        .with_columns(
+            pl.lit(day).alias("as_of_date"),
+            pl.col("audience_id")
+            .map_elements(audience_name, return_dtype=pl.String)
+            .alias("audience_name"),
+            pl.col("audience_id")
+            .map_elements(
+                lambda segment: AUDIENCE_DESCRIPTIONS.get(
+                    segment, f"Consenting members of the segment `{segment}`."
+                ),
+                return_dtype=pl.String,
+            )
+            .alias("description"),
+            pl.col("size").fill_null(0),
+        )
+    )
+    return Exports(
+        audiences=_shape(audiences, AUDIENCE_COLUMNS, "audience_id"),
+        people=_shape(people, PEOPLE_COLUMNS, "customer_id"),
+        memberships=_shape(memberships, MEMBERSHIP_COLUMNS, "audience_id", "customer_id"),
+        exclusions=exclusions,
+    )
+
+
+def audience_files(
+    audiences: pl.DataFrame, people: pl.DataFrame, memberships: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """One frame per audience of a day (empty audiences included), in FILE_COLUMNS."""
+    return {
+        audience_id: memberships.filter(pl.col("audience_id") == audience_id)
+        .select("customer_id")
+        .join(people, on="customer_id", how="inner")
+        .select(FILE_COLUMNS)
+        .sort("customer_id")
+        for audience_id in audiences["audience_id"].sort()
+    }
+
+
+def _shape(
+    frame: pl.DataFrame, columns: Mapping[str, type[pl.DataType]], *order: str
+) -> pl.DataFrame:
+    """Exactly `columns`, in order and type, even for an empty day: tables are created from it."""
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in columns.items()]).sort(
+        list(order)
+    )

@@ -1,0 +1,139 @@
+"""What the exports read from the warehouse: the one place that names upstream tables and columns.
+
+The segments models are young; their column names beyond customer_id, segment and as_of_date
+come from `CUSTOMER_FEATURE_COLUMNS` in the exports settings.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+from dagster import AssetKey
+
+from platform_assets.exports.build import ExportInputs, end_of_day
+from platform_assets.exports.settings import (
+    BOUNCE_EVENTS,
+    BOUNCE_RECOVERY_EVENTS,
+    COMPLAINT_EVENTS,
+    CONSENT_PURPOSE,
+    CUSTOMER_FEATURE_COLUMNS,
+    UNSUBSCRIBE_EVENTS,
+)
+from resources import WarehouseSession
+
+SEGMENT_MEMBERSHIP = AssetKey(["segments", "segment_membership"])
+CUSTOMER_FEATURES = AssetKey(["segments", "customer_features"])
+GOLDEN_CUSTOMERS = AssetKey(["identity", "golden_customers"])
+CUSTOMER_RECORDS = AssetKey(["identity", "customer_records"])
+CLEANED_INPUTS = [
+    AssetKey(["cleaned", name]) for name in ("consent", "email_events", "orders", "products")
+]
+UPSTREAM = [
+    SEGMENT_MEMBERSHIP,
+    CUSTOMER_FEATURES,
+    GOLDEN_CUSTOMERS,
+    CUSTOMER_RECORDS,
+    *CLEANED_INPUTS,
+]
+SUPPRESSION_EVENTS = (
+    *UNSUBSCRIBE_EVENTS,
+    *COMPLAINT_EVENTS,
+    *BOUNCE_EVENTS,
+    *BOUNCE_RECOVERY_EVENTS,
+)
+
+
+def table_name(key: dg.AssetKey) -> str:
+    """One name per layer: asset `segments/customer_features` is `segments.customer_features`."""
+    return ".".join(key.path)
+
+
+def segment_member_count(db: WarehouseSession, day: date) -> int:
+    return int(
+        db.query(
+            f"select count(*) as n from {table_name(SEGMENT_MEMBERSHIP)} where as_of_date = ?",
+            [day],
+        )["n"][0]
+    )
+
+
+def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
+    """The inputs of day `day`'s exports, as of the end of that day."""
+    features = CUSTOMER_FEATURE_COLUMNS
+    return ExportInputs(
+        members=db.query(
+            f"select distinct customer_id, segment from {table_name(SEGMENT_MEMBERSHIP)}"
+            " where as_of_date = ?",
+            [day],
+        ),
+        customers=db.query(
+            f"""
+            select customer_id, email, first_name from {table_name(GOLDEN_CUSTOMERS)}
+            where customer_id in (
+                select customer_id from {table_name(SEGMENT_MEMBERSHIP)} where as_of_date = ?
+            )
+            """,
+            [day],
+        ),
+        # The latest features up to the day, so a person whose features were not recomputed
+        # that day still gets tokens.
+        features=db.query(
+            f"""
+            select
+                customer_id,
+                "{features["favourite_category"]}"::varchar as favourite_category,
+                "{features["last_purchased_product"]}"::varchar as last_purchased_product
+            from {table_name(CUSTOMER_FEATURES)}
+            where as_of_date <= ?
+            qualify row_number() over (partition by customer_id order by as_of_date desc) = 1
+            """,
+            [day],
+        ),
+        # Every statement and suppression known, whenever recorded: `address_states` decides
+        # which of them count for the day.
+        consent=db.query(
+            "select subject_email as email, status, recorded_at from cleaned.consent"
+            " where purpose = ?",
+            [CONSENT_PURPOSE],
+        ),
+        email_events=db.query(
+            "select email, event_type, occurred_at from cleaned.email_events"
+            " where list_contains(?, event_type)",
+            [list(SUPPRESSION_EVENTS)],
+        ),
+        # An order line is re-sent when its status changes: the latest landed by the day counts.
+        # Buyers map to customers through the identity graph as of the day.
+        order_lines=db.query(
+            f"""
+            with lines as (
+                select order_id, customer_id as shop_customer_id, sku, status
+                from cleaned.orders
+                where _partition_date <= ? and ordered_at < ?
+                qualify row_number() over (
+                    partition by order_id, line_number
+                    order by _partition_date desc, _row_number desc
+                ) = 1
+            ),
+            customers as (
+                select source_record_id, customer_id from {table_name(CUSTOMER_RECORDS)}
+                where source = 'shop_customers'
+                    and valid_from <= ? and (valid_to is null or valid_to > ?)
+            )
+            select lines.order_id, customers.customer_id, lines.sku, lines.status
+            from lines
+            left join customers on customers.source_record_id = lines.shop_customer_id
+            """,
+            [day, end_of_day(day), day, day],
+        ),
+        products=db.query(
+            """
+            select sku, name, category from cleaned.products
+            where _partition_date <= ?
+            qualify row_number() over (
+                partition by sku order by updated_at desc, _partition_date desc
+            ) = 1
+            """,
+            [day],
+        ),
+    )

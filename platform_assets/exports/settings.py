@@ -1,0 +1,71 @@
+"""Settings of the audience exports, as data: who may be emailed, guards and recommendations.
+
+`docs/exports.md` explains each rule; people change the values here without touching logic.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+# Exports follow the segments they are built from, which follow the cleaned layer (27 h):
+# a few hours more before an export counts as late.
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    warn_window=timedelta(hours=30), fail_window=timedelta(hours=40)
+)
+
+# The consent purpose that allows marketing email, and the statuses of `cleaned.consent`.
+CONSENT_PURPOSE = "email_marketing"
+GRANTED = "granted"
+WITHDRAWN = "withdrawn"
+
+# Email-platform events (`cleaned.email_events.event_type`) that stop marketing email to an
+# address. The contract has one `bounce` type with no hard/soft flag, so a bounce counts as hard
+# until a later delivery, open or click proves the address still receives mail (a soft bounce).
+UNSUBSCRIBE_EVENTS = ("unsubscribe",)
+COMPLAINT_EVENTS = ("spam_complaint",)
+BOUNCE_EVENTS = ("bounce",)
+BOUNCE_RECOVERY_EVENTS = ("delivered", "open", "click")
+
+# Why a segment member is not exported, in precedence order: a person is counted once, under
+# the first reason that applies. `no_email` and `shared_email` are not consent reasons but
+# every member must be accounted for.
+EXCLUSION_REASONS = (
+    "no_email",
+    "no_consent",
+    "withdrawn",
+    "complaint",
+    "hard_bounce",
+    "unsubscribed",
+    "shared_email",
+)
+
+# The size guard: an audience whose exported size moves by more than this share of the previous
+# day's export of the same segment stops its file from being written. Changes of fewer than
+# SIZE_CHANGE_MIN_PEOPLE people never trip it: a 4-person audience doubling is noise, not an
+# incident.
+SIZE_CHANGE_MAX_RATIO = 0.5
+SIZE_CHANGE_MIN_PEOPLE = 10
+
+# The people table's row count against the median of the trailing days (warning only).
+VOLUME_TRAILING_PARTITIONS = 7
+
+# Recommendations per person. Cancelled and refunded lines are not evidence that two products
+# go together or sell well; every line a person ordered still counts as owned.
+RECOMMENDATIONS_PER_PERSON = 3
+COUNTED_ORDER_STATUSES = ("placed", "paid", "shipped")
+
+# Column names of the dbt model `segments.customer_features` that the exports read, keyed by
+# the token each one fills. The model is young: when a column is renamed, change it here only.
+CUSTOMER_FEATURE_COLUMNS = {
+    "favourite_category": "favourite_category",
+    "last_purchased_product": "last_purchased_product_name",
+}
+
+# What each audience is for, shown to the marketers who pick it in the email platform.
+# Segments without an entry get a generic description naming the segment.
+AUDIENCE_DESCRIPTIONS: dict[str, str] = {}
+
+# Segment names become file names: only these characters, so no name can escape the folder.
+SEGMENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_]*$"

@@ -1,0 +1,293 @@
+"""Verdicts of the export checks: consent re-derived in SQL, and the audience size guard.
+
+The consent check deliberately shares no code with `platform_assets.exports.consent`: it states
+the same rules a second time, in SQL over the cleaned tables, so a bug in one is caught by the
+other. Examples name customer ids, never email addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from platform_assets.checks import Verdict
+from platform_assets.exports.build import FILE_COLUMNS, end_of_day
+from platform_assets.exports.settings import (
+    BOUNCE_EVENTS,
+    BOUNCE_RECOVERY_EVENTS,
+    COMPLAINT_EVENTS,
+    CONSENT_PURPOSE,
+    GRANTED,
+    UNSUBSCRIBE_EVENTS,
+)
+from resources import WarehouseSession
+
+EXAMPLES = 5
+
+# Addresses that may receive marketing email at the end of the day, from first principles: a
+# grant made by the end of the day later than every other statement, no complaint ever, no
+# unsubscribe at or after that grant, and no bounce without a later delivery, open or click
+# made by the end of the day. Written as aggregates per address: DuckDB 1.5 mis-evaluated the
+# correlated `not exists` form of the same rules once it was inlined into a later CTE.
+SENDABLE_ADDRESSES = """
+    params as (
+        select
+            ?::timestamptz as day_end,
+            ?::varchar as consent_purpose,
+            ?::varchar as granted_status,
+            ?::varchar[] as unsubscribe_events,
+            ?::varchar[] as complaint_events,
+            ?::varchar[] as bounce_events,
+            ?::varchar[] as recovery_events
+    ),
+    statements as (
+        select lower(trim(subject_email)) as email, status, recorded_at
+        from cleaned.consent cross join params
+        where purpose = params.consent_purpose
+            and (status <> params.granted_status or recorded_at < params.day_end)
+    ),
+    consent_by_address as (
+        select
+            email,
+            max(recorded_at) filter (where status = (select granted_status from params))
+                as granted_at,
+            max(recorded_at) filter (where status <> (select granted_status from params))
+                as refused_at
+        from statements
+        group by email
+    ),
+    events as (
+        select lower(trim(email)) as email, event_type, occurred_at
+        from cleaned.email_events
+        where email is not null
+    ),
+    events_by_address as (
+        select
+            email,
+            bool_or(list_contains(params.complaint_events, event_type)) as complained,
+            max(occurred_at) filter (where list_contains(params.unsubscribe_events, event_type))
+                as unsubscribed_at,
+            max(occurred_at) filter (where list_contains(params.bounce_events, event_type))
+                as bounced_at,
+            max(occurred_at) filter (
+                where list_contains(params.recovery_events, event_type)
+                    and occurred_at < params.day_end
+            ) as recovered_at
+        from events cross join params
+        group by email, params.complaint_events, params.unsubscribe_events,
+            params.bounce_events, params.recovery_events, params.day_end
+    ),
+    sendable as (
+        select consent_by_address.email
+        from consent_by_address
+        left join events_by_address using (email)
+        where consent_by_address.granted_at is not null
+            and (refused_at is null or refused_at < granted_at)
+            and not coalesce(complained, false)
+            and (unsubscribed_at is null or unsubscribed_at < granted_at)
+            and (bounced_at is null or recovered_at > bounced_at)
+    )
+"""
+
+
+def _sendable_parameters(day: date) -> list[Any]:
+    return [
+        end_of_day(day),
+        CONSENT_PURPOSE,
+        GRANTED,
+        list(UNSUBSCRIBE_EVENTS),
+        list(COMPLAINT_EVENTS),
+        list(BOUNCE_EVENTS),
+        list(BOUNCE_RECOVERY_EVENTS),
+    ]
+
+
+def table_violations(db: WarehouseSession, day: date) -> dict[str, Any]:
+    """Rows of the day's export tables that reach someone who may not be emailed.
+
+    A membership whose person is missing from `exports.people` counts too: its address cannot
+    have been checked.
+    """
+    counts = db.query(
+        f"""
+        with {SENDABLE_ADDRESSES},
+        people as (select customer_id, email from exports.people where as_of_date = ?),
+        bad_people as (
+            select customer_id from people
+            where email is null or lower(trim(email)) not in (select email from sendable)
+        ),
+        bad_memberships as (
+            select memberships.customer_id
+            from exports.audience_memberships as memberships
+            left join people using (customer_id)
+            where memberships.as_of_date = ?
+                and (people.customer_id is null
+                     or memberships.customer_id in (select customer_id from bad_people))
+        )
+        select
+            (select count(*) from bad_people) as people_violations,
+            (select count(*) from bad_memberships) as membership_violations,
+            (select list(distinct customer_id order by customer_id)[1:{EXAMPLES}]
+             from (select customer_id from bad_people union all
+                   select customer_id from bad_memberships)) as examples
+        """,
+        [*_sendable_parameters(day), day, day],
+    ).to_dicts()[0]
+    counts["examples"] = counts["examples"] or []
+    return counts
+
+
+def file_violations(
+    db: WarehouseSession, day: date, files: Mapping[str, pl.DataFrame]
+) -> dict[str, int]:
+    """Rows per file whose address may not be emailed (a missing address counts)."""
+    violations: dict[str, int] = {}
+    for name, rows in files.items():
+        emails = rows["email"].to_list() if "email" in rows.columns else [None] * rows.height
+        violations[name] = int(
+            db.query(
+                f"""
+                with {SENDABLE_ADDRESSES},
+                exported as (select unnest(?::varchar[]) as email)
+                select count(*) as n from exported
+                where email is null or lower(trim(email)) not in (select email from sendable)
+                """,
+                [*_sendable_parameters(day), emails],
+            )["n"][0]
+        )
+    return violations
+
+
+def consent_verdict(tables: Mapping[str, Any], files: Mapping[str, int] | None = None) -> Verdict:
+    """Zero rows reach someone who may not be emailed, in the tables and (when given) files."""
+    file_total = sum((files or {}).values())
+    total = tables["people_violations"] + tables["membership_violations"] + file_total
+    metadata: dict[str, Any] = {
+        "people_violations": tables["people_violations"],
+        "membership_violations": tables["membership_violations"],
+        "example_customer_ids": tables["examples"],
+    }
+    if files is not None:
+        metadata["file_violations"] = dict(files)
+    where = "tables and files" if files is not None else "tables"
+    if total == 0:
+        return Verdict(True, f"every exported person may be emailed ({where})", metadata)
+    return Verdict(
+        False,
+        f"{total} exported row(s) reach people who may not be emailed ({where}): do not send;"
+        " compare platform_assets/exports/consent.py with the SQL in verification.py and the"
+        " consent of the example customer ids, then re-materialize the day",
+        metadata,
+    )
+
+
+def files_verdict(written: Mapping[str, pl.DataFrame], audiences: pl.DataFrame) -> Verdict:
+    """The files read back from disk: one per audience of the day, the documented columns in
+    order, and as many rows as the audience's size."""
+    sizes = dict(audiences.select("audience_id", "size").iter_rows())
+    problems = [
+        f"{name}.csv: no audience of that name" for name in sorted(set(written) - set(sizes))
+    ]
+    problems += [f"{name}.csv: missing" for name in sorted(set(sizes) - set(written))]
+    for name, rows in sorted(written.items()):
+        if rows.columns != FILE_COLUMNS:
+            problems.append(f"{name}.csv: columns {rows.columns} instead of {FILE_COLUMNS}")
+        if name in sizes and rows.height != sizes[name]:
+            problems.append(f"{name}.csv: {rows.height} rows for an audience of {sizes[name]}")
+    metadata = {"files": len(written), "problems": problems[:10]}
+    if problems:
+        return Verdict(
+            False,
+            f"{len(problems)} file problem(s), first: {problems[0]}; re-materialize the day",
+            metadata,
+        )
+    return Verdict(True, f"{len(written)} file(s) match the contract and the tables", metadata)
+
+
+def size_changes(
+    current: pl.DataFrame, previous: pl.DataFrame, *, max_ratio: float, min_people: int
+) -> pl.DataFrame:
+    """Per audience of the day: previous_size, size, change_ratio and `breaches_guard`.
+
+    `current` and `previous`: audience_id, size. An audience new today has nothing to compare
+    with and passes; one that vanished appears in no file and needs no guard.
+    """
+    change = (pl.col("size") - pl.col("previous_size")).abs()
+    return (
+        current.select("audience_id", "size")
+        .join(
+            previous.select("audience_id", pl.col("size").alias("previous_size")),
+            on="audience_id",
+            how="left",
+        )
+        .with_columns(
+            pl.when(pl.col("previous_size") > 0)
+            .then(change / pl.col("previous_size"))
+            .when(pl.col("previous_size") == 0)
+            .then(pl.when(pl.col("size") == 0).then(0.0).otherwise(float("inf")))
+            .otherwise(None)
+            .alias("change_ratio")
+        )
+        .with_columns(
+            (
+                pl.col("previous_size").is_not_null()
+                & (pl.col("change_ratio") > max_ratio)
+                & (change >= min_people)
+            )
+            .fill_null(False)
+            .alias("breaches_guard")
+        )
+        .sort("audience_id")
+    )
+
+
+def size_verdict(changes: pl.DataFrame, *, max_ratio: float, min_people: int) -> Verdict:
+    breaches = changes.filter(pl.col("breaches_guard"))
+    metadata = {
+        "sizes": {r["audience_id"]: r["size"] for r in changes.iter_rows(named=True)},
+        "previous_sizes": {
+            r["audience_id"]: r["previous_size"] for r in changes.iter_rows(named=True)
+        },
+        "max_change_ratio": max_ratio,
+        "min_people": min_people,
+    }
+    if breaches.is_empty():
+        return Verdict(
+            True,
+            f"no audience moved by more than {max_ratio:.0%} (and {min_people} people)"
+            " since the previous day",
+            metadata,
+        )
+    moves = ", ".join(
+        f"{r['audience_id']} {r['previous_size']} -> {r['size']}"
+        for r in breaches.iter_rows(named=True)
+    )
+    return Verdict(
+        False,
+        f"audience size jumped by more than {max_ratio:.0%}: {moves}. The files were not written."
+        " If the change is expected, materialize exports/audience_files for the day on its own;"
+        " otherwise look at the segment and its upstream data",
+        metadata,
+    )
+
+
+def previous_sizes(db: WarehouseSession, day: date) -> pl.DataFrame:
+    """The exported size of each audience on the day before."""
+    return db.query(
+        "select audience_id, size from exports.audiences where as_of_date = ?::date - 1", [day]
+    )
+
+
+def trailing_people_counts(db: WarehouseSession, day: date, partitions: int) -> list[int]:
+    counts = db.query(
+        """
+        select as_of_date, count(*) as n from exports.people
+        where as_of_date < ? and as_of_date >= ?::date - ?::integer
+        group by 1
+        """,
+        [day, day, partitions],
+    )
+    return [int(n) for n in counts["n"].to_list()]
