@@ -122,6 +122,8 @@ def splink_settings() -> SettingsCreator:
             "l.date_of_birth = r.date_of_birth and substr(l.last_name, 1, 1) "
             "= substr(r.last_name, 1, 1)",
             block_on("postcode", "last_name"),
+            block_on("postcode", "first_name"),
+            block_on("city", "last_name"),
             "l.postcode = r.postcode and l.date_of_birth = r.date_of_birth",
             block_on("street_address", "city"),
         ],

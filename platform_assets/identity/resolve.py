@@ -136,7 +136,8 @@ def splink_edges(
 ) -> tuple[pl.DataFrame, int]:
     """Splink edges between scrubbed records: the scored ones against each other and the rest.
 
-    Returns edges on record keys and the number of pairs Splink scored.
+    Returns edges on record keys and the number of scored pairs that reached the prediction
+    floor (the pairs Splink blocked are counted by `model.comparison_count`).
     """
     new = _profiles(scored_records.filter(records.has_person_fields()))
     existing = _profiles(existing_records.filter(records.has_person_fields()))

@@ -34,10 +34,10 @@ PREDICTION_FLOOR = 0.5
 
 # A cluster this large, or holding this many different emails or birth dates, is suspicious:
 # its Splink edges below STRICT_THRESHOLD are dropped and it is re-clustered, and the
-# `cluster_sizes` check reports it. Households share an address and an email, not five births.
+# `cluster_sizes` check reports it. Typos give one person two or three birth dates, rarely five.
 MAX_CLUSTER_SIZE = 50
 MAX_DISTINCT_EMAILS = 6
-MAX_DISTINCT_BIRTH_DATES = 2
+MAX_DISTINCT_BIRTH_DATES = 4
 STRICT_THRESHOLD = 0.999
 
 # Identifiers that appear in many unrelated records because people type placeholders into

