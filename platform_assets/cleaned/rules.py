@@ -87,8 +87,10 @@ ROW_RULES: dict[str, list[RowRule]] = {
         RowRule(
             "record_key_malformed",
             "both keys read <source>:<id> with a linked source",
-            lambda _: ~pl.col("left_record_key").str.contains(RECORD_KEY_PATTERN)
-            | ~pl.col("right_record_key").str.contains(RECORD_KEY_PATTERN),
+            lambda _: (
+                ~pl.col("left_record_key").str.contains(RECORD_KEY_PATTERN)
+                | ~pl.col("right_record_key").str.contains(RECORD_KEY_PATTERN)
+            ),
         ),
         RowRule(
             "pairs_record_with_itself",

@@ -188,9 +188,7 @@ class Consent(CleanedTable):
 
 
 # The sources whose records the identity graph links; an override must name one of them.
-RECORD_KEY_PATTERN = (
-    r"^(crm_contacts|shop_customers|support_tickets|email_events|web_events):\S.*$"
-)
+RECORD_KEY_PATTERN = r"^(crm_contacts|shop_customers|support_tickets|email_events|web_events):\S.*$"
 
 
 class IdentityOverrides(CleanedTable):
