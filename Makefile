@@ -23,6 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	cd dbt && ../$(BIN)/dbt parse --profiles-dir . --quiet
 	touch $@
 
 demo: install

@@ -6,6 +6,7 @@ from platform_assets.cleaned.assets import cleaned_assets
 from platform_assets.exports import export_assets
 from platform_assets.identity import identity_assets, identity_checks
 from platform_assets.raw import raw_assets
+from platform_assets.transform import dbt_cli_resource, transform_assets
 from resources import ArtifactStore, ExportDirectory, GroundTruth, LandingZone, Warehouse
 from sensors import identity_model_drift_sensor, landing_zone_sensor
 
@@ -18,7 +19,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *cleaned_assets, *identity_assets, *export_assets],
+    assets=[*raw_assets, *cleaned_assets, *identity_assets, *transform_assets, *export_assets],
     asset_checks=identity_checks,
     sensors=[landing_zone_sensor, automation_sensor, identity_model_drift_sensor],
     resources={
@@ -28,5 +29,6 @@ defs = dg.Definitions(
         "artifacts": ArtifactStore(),
         "ground_truth": GroundTruth(),
         "export_directory": ExportDirectory(),
+        "dbt": dbt_cli_resource(),
     },
 )

@@ -1,0 +1,38 @@
+{#- Generic tests the dbt hub would otherwise provide (the project takes no packages). -#}
+
+{% test accepted_range(model, column_name, min_value=none, max_value=none) %}
+    select *
+    from {{ model }}
+    where {{ column_name }} is not null
+        and (
+            false
+            {%- if min_value is not none %} or {{ column_name }} < {{ min_value }}{% endif %}
+            {%- if max_value is not none %} or {{ column_name }} > {{ max_value }}{% endif %}
+        )
+{% endtest %}
+
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+    select {{ combination_of_columns | join(', ') }}, count(*) as rows_with_this_key
+    from {{ model }}
+    group by all
+    having count(*) > 1
+{% endtest %}
+
+{#- No value looks like an email address: marts carry salted hashes, never raw addresses. -#}
+{% test no_email_addresses(model, column_name) %}
+    select {{ column_name }}
+    from {{ model }}
+    where regexp_matches(cast({{ column_name }} as varchar), '[^@\s]+@[^@\s]+\.[^@\s]+')
+{% endtest %}
+
+{#- `relationships` for the evaluation this run wrote (var `as_of`): older as_of_dates keep the
+    customer ids of their time, which identity may since have merged away. -#}
+{% test relationships_in_evaluation(model, column_name, to, field) %}
+    select child.{{ column_name }}
+    from {{ model }} as child
+    left join {{ to }} as parent
+        on child.{{ column_name }} = parent.{{ field }}
+    where child.as_of_date = {{ as_of_date() }}
+        and child.{{ column_name }} is not null
+        and parent.{{ field }} is null
+{% endtest %}

@@ -1,0 +1,182 @@
+"""The dbt project as one partitioned multi-asset: staging, intermediate, star and segments."""
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from platform_assets.partitions import daily_partitions
+from platform_assets.settings import WAREHOUSE_WRITER_POOL
+from platform_assets.transform.project import as_of_date, manifest_path, partition_vars
+from platform_assets.transform.translator import CdpDbtTranslator
+from resources import Warehouse, WarehouseSession
+from resources.warehouse import resolve_duckdb_path
+
+SEGMENT_MEMBERSHIP = dg.AssetKey(["segments", "segment_membership"])
+SEGMENT_HISTORY = dg.AssetKey(["segments", "segment_history"])
+
+DbtEvent = (
+    dg.Output
+    | dg.AssetMaterialization
+    | dg.AssetCheckResult
+    | dg.AssetObservation
+    | dg.AssetCheckEvaluation
+)
+
+
+def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
+    """Every dbt model as an asset and every dbt test as a check, daily-partitioned."""
+
+    @dbt_assets(
+        manifest=manifest,
+        name="dbt_models",
+        dagster_dbt_translator=CdpDbtTranslator(),
+        partitions_def=daily_partitions,
+        # One run per day: each day's segments are evaluated as of the end of that day.
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+        pool=WAREHOUSE_WRITER_POOL,
+    )
+    def dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+    ) -> Iterator[DbtEvent]:
+        """Builds the selected models and runs their tests for one daily partition: facts
+        upsert the partition's landing day, segments are evaluated as of its end."""
+        if warehouse.path != resolve_duckdb_path():
+            # dbt opens the file named by CDP_DUCKDB_PATH (profiles.yml); two files would
+            # silently split the warehouse.
+            raise dg.Failure(
+                f"The warehouse resource points at {warehouse.path} but dbt would write"
+                f" {resolve_duckdb_path()}: set CDP_DUCKDB_PATH to the warehouse file and leave"
+                " the resource's `database` empty."
+            )
+        dbt_vars = partition_vars(context.partition_key, now=datetime.now(UTC))
+        context.log.info(f"dbt vars: {dbt_vars}")
+        invocation = dbt.cli(
+            # Cautious: a test spanning two models (a relationship) runs in the step that
+            # builds both, not in an earlier step where one of them does not exist yet.
+            ["build", "--vars", json.dumps(dbt_vars), "--indirect-selection", "cautious"],
+            context=context,
+            raise_on_error=False,
+        )
+        # DuckDB has one writer and refuses a second configuration in one process, so row
+        # counts and segment sizes are read through the warehouse once dbt has exited, rather
+        # than by dagster-dbt's fetch_row_counts.
+        events = list(invocation.stream())
+        nodes = invocation.manifest["nodes"]
+        with warehouse.session() as db:
+            for event in events:
+                yield _with_table_metadata(context, event, db, nodes, as_of_date(dbt_vars))
+        error = invocation.get_error()
+        if error is not None:
+            raise error
+
+    return dbt_models
+
+
+def _with_table_metadata(
+    context: dg.AssetExecutionContext,
+    event: DbtEvent,
+    db: WarehouseSession,
+    nodes: Mapping[str, Any],
+    day: date,
+) -> DbtEvent:
+    """Row counts on every table the run built; segment sizes and changes on the segments."""
+    if not isinstance(event, dg.Output):
+        return event
+    node = nodes[str(event.metadata["unique_id"].value)]
+    metadata: dict[str, Any] = {}
+    if node["config"]["materialized"] != "view":
+        # Views are not counted: counting one re-runs its whole query.
+        metadata.update(_row_counts(db, node, day))
+    key = context.asset_key_for_output(event.output_name)
+    if key == SEGMENT_MEMBERSHIP:
+        metadata.update(segment_size_metadata(db, day))
+    elif key == SEGMENT_HISTORY:
+        metadata.update(segment_change_metadata(db, day))
+    return event.with_metadata({**event.metadata, **metadata})
+
+
+def _row_counts(db: WarehouseSession, node: Mapping[str, Any], day: date) -> dict[str, Any]:
+    """An incremental model's rows of the partition (facts by landing day, segments by
+    as_of_date) and of the whole table; a table's rows."""
+    relation = node["relation_name"]
+    counts: dict[str, Any] = {"dagster/table_name": relation.replace('"', "")}
+    table_rows = int(db.query(f"select count(*) as n from {relation}")["n"][0])
+    partition_column = next(
+        (name for name in ("as_of_date", "partition_date") if name in node["columns"]), None
+    )
+    if partition_column is None or node["config"]["materialized"] != "incremental":
+        counts["dagster/row_count"] = table_rows
+        return counts
+    counts["table_row_count"] = table_rows
+    counts["dagster/row_count"] = int(
+        db.query(f"select count(*) as n from {relation} where {partition_column} = ?", [day])["n"][
+            0
+        ]
+    )
+    return counts
+
+
+def segment_size_metadata(db: WarehouseSession, day: date) -> dict[str, Any]:
+    """Each segment's size on `day` and its change since the evaluation before it."""
+    rows = db.query(
+        """
+        with evaluations as (
+            select ? as day,
+                (select max(as_of_date) from segments.segment_membership where as_of_date < ?)
+                    as previous_day
+        )
+        select
+            segment,
+            count(*) filter (where as_of_date = day) as members,
+            count(*) filter (where as_of_date = previous_day) as previous_members,
+            any_value(previous_day) as previous_day
+        from segments.segment_membership, evaluations
+        where as_of_date in (day, previous_day)
+        group by segment
+        order by segment
+        """,
+        [day, day],
+    ).to_dicts()
+    sizes: Mapping[str, dict[str, Any]] = {
+        row["segment"]: {
+            "members": row["members"],
+            "change": row["members"] - row["previous_members"]
+            if row["previous_day"] is not None
+            else None,
+        }
+        for row in rows
+    }
+    metadata: dict[str, Any] = {"as_of_date": day.isoformat()}
+    metadata["segment_sizes"] = dg.MetadataValue.json(dict(sizes))
+    # One numeric entry per segment, so the UI plots each segment's size over time.
+    for segment, size in sizes.items():
+        metadata[f"size/{segment}"] = size["members"]
+        if size["change"] is not None:
+            metadata[f"change/{segment}"] = size["change"]
+    return metadata
+
+
+def segment_change_metadata(db: WarehouseSession, day: date) -> dict[str, Any]:
+    """How many customers entered and left each segment on `day`."""
+    rows = db.query(
+        """
+        select segment, event_type, count(*) as customers
+        from segments.segment_history
+        where as_of_date = ?
+        group by all
+        order by all
+        """,
+        [day],
+    ).to_dicts()
+    changes: dict[str, dict[str, int]] = {}
+    for row in rows:
+        changes.setdefault(row["segment"], {})[row["event_type"]] = row["customers"]
+    return {"as_of_date": day.isoformat(), "changes": dg.MetadataValue.json(changes)}
+
+
+dbt_assets_def = build_dbt_assets(manifest_path())

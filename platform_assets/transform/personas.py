@@ -1,0 +1,235 @@
+"""Personas: k-means clusters of customers over standardized RFM and engagement features.
+
+`assign_personas` is the pure core (polars in, polars out); `personas` is the thin asset that
+reads `segments.customer_features`, calls it and writes `segments.personas` and
+`segments.persona_centroids`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from platform_assets.partitions import daily_partitions
+from platform_assets.settings import OWNERS, WAREHOUSE_WRITER_POOL
+from platform_assets.transform.settings import (
+    FRESHNESS,
+    PERSONA_FEATURES,
+    PERSONA_K_RANGE,
+    PERSONA_LOG_FEATURES,
+    PERSONA_RANDOM_SEED,
+    PERSONA_SILHOUETTE_SAMPLE,
+)
+from resources import TableWrite, Warehouse
+
+LAYER = "segments"
+PERSONAS_TABLE = f"{LAYER}.personas"
+CENTROIDS_TABLE = f"{LAYER}.persona_centroids"
+
+MEMBER_SCHEMA = {
+    "customer_id": pl.String,
+    "as_of_date": pl.Date,
+    "persona": pl.String,
+    "persona_description": pl.String,
+    "distance_to_centroid": pl.Float64,
+}
+
+
+@dataclass(frozen=True)
+class Personas:
+    members: pl.DataFrame  # one row per clustered customer
+    centroids: pl.DataFrame  # one row per persona
+    k: int
+    silhouette_by_k: dict[int, float]
+
+
+def assign_personas(
+    features: pl.DataFrame,
+    as_of_date: date,
+    feature_names: Sequence[str] = PERSONA_FEATURES,
+    k_range: range = PERSONA_K_RANGE,
+    seed: int = PERSONA_RANDOM_SEED,
+) -> Personas:
+    """Cluster the buyers of `features` (one as_of_date of customer_features) into personas.
+
+    k is the candidate with the best silhouette score. Personas are numbered by their
+    centroid's monetary value, highest first, so `persona_1` means the same kind of customer
+    from one day to the next even though k-means labels are arbitrary.
+    """
+    buyers = features.filter(pl.col("frequency_365d") > 0).sort("customer_id")
+    candidates = [k for k in k_range if k < buyers.height]
+    if not candidates:
+        return _no_personas(feature_names)
+
+    matrix = _feature_matrix(buyers, feature_names)
+    scaled = StandardScaler().fit_transform(matrix)
+    if np.allclose(scaled, scaled[0]):
+        return _no_personas(feature_names)
+
+    silhouette_by_k: dict[int, float] = {}
+    labels_by_k: dict[int, np.ndarray] = {}
+    for k in candidates:
+        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(scaled)
+        if len(set(labels)) < 2:
+            continue
+        silhouette_by_k[k] = float(
+            silhouette_score(
+                scaled,
+                labels,
+                sample_size=min(PERSONA_SILHOUETTE_SAMPLE, len(labels)),
+                random_state=seed,
+            )
+        )
+        labels_by_k[k] = labels
+    if not silhouette_by_k:
+        return _no_personas(feature_names)
+    best_k = max(silhouette_by_k, key=lambda k: (silhouette_by_k[k], -k))
+    labels = labels_by_k[best_k]
+
+    clustered = buyers.select("customer_id").with_columns(
+        cluster=pl.Series(labels),
+        **{f"{name}_z": pl.Series(scaled[:, i]) for i, name in enumerate(feature_names)},
+        **{name: pl.Series(matrix[:, i]) for i, name in enumerate(feature_names)},
+    )
+    centroids = _describe_centroids(clustered, feature_names, as_of_date, best_k, silhouette_by_k)
+    names = centroids.select("cluster", "persona", "persona_description")
+    z_columns = [f"{name}_z" for name in feature_names]
+    centre_z = centroids.select("cluster", *[pl.col(c).alias(f"centre_{c}") for c in z_columns])
+    members = (
+        clustered.join(names, on="cluster")
+        .join(centre_z, on="cluster")
+        .with_columns(
+            as_of_date=pl.lit(as_of_date),
+            distance_to_centroid=pl.sum_horizontal(
+                [(pl.col(c) - pl.col(f"centre_{c}")) ** 2 for c in z_columns]
+            ).sqrt(),
+        )
+        .select(list(MEMBER_SCHEMA))
+        .sort("customer_id")
+    )
+    return Personas(members, centroids.drop("cluster"), best_k, silhouette_by_k)
+
+
+def _feature_matrix(buyers: pl.DataFrame, feature_names: Sequence[str]) -> np.ndarray:
+    # A customer who was never emailed has no open rate: 0 is "no engagement", which is true.
+    columns = [
+        pl.col(name).cast(pl.Float64).fill_null(0.0).log1p()
+        if name in PERSONA_LOG_FEATURES
+        else pl.col(name).cast(pl.Float64).fill_null(0.0)
+        for name in feature_names
+    ]
+    return buyers.select(columns).to_numpy()
+
+
+def _describe_centroids(
+    clustered: pl.DataFrame,
+    feature_names: Sequence[str],
+    as_of_date: date,
+    k: int,
+    silhouette_by_k: dict[int, float],
+) -> pl.DataFrame:
+    z_columns = [f"{name}_z" for name in feature_names]
+    centroids = (
+        clustered.group_by("cluster")
+        .agg(
+            pl.len().alias("customers"),
+            *[pl.col(c).mean() for c in z_columns],
+            *[pl.col(name).mean().alias(f"{name}_mean") for name in feature_names],
+        )
+        .sort(
+            "monetary_365d_z" if "monetary_365d" in feature_names else z_columns[0], descending=True
+        )
+        .with_row_index("rank", offset=1)
+    )
+    descriptions = [
+        _describe(row, feature_names) for row in centroids.select(z_columns).iter_rows(named=True)
+    ]
+    return centroids.with_columns(
+        persona=pl.format("persona_{}", pl.col("rank")),
+        persona_description=pl.Series(descriptions),
+        as_of_date=pl.lit(as_of_date),
+        k=pl.lit(k),
+        silhouette_score=pl.lit(round(silhouette_by_k[k], 4)),
+    ).drop("rank")
+
+
+def _describe(centroid_z: dict[str, float], feature_names: Sequence[str]) -> str:
+    """The two features that set the centroid furthest apart from the average customer."""
+    strongest = sorted(feature_names, key=lambda name: -abs(centroid_z[f"{name}_z"]))[:2]
+    return ", ".join(
+        f"{'high' if centroid_z[f'{name}_z'] > 0 else 'low'} {name}" for name in strongest
+    )
+
+
+def _no_personas(feature_names: Sequence[str]) -> Personas:
+    centroids = pl.DataFrame(
+        schema={
+            "customers": pl.UInt32,
+            **{f"{name}_z": pl.Float64 for name in feature_names},
+            **{f"{name}_mean": pl.Float64 for name in feature_names},
+            "persona": pl.String,
+            "persona_description": pl.String,
+            "as_of_date": pl.Date,
+            "k": pl.Int32,
+            "silhouette_score": pl.Float64,
+        }
+    )
+    return Personas(pl.DataFrame(schema=MEMBER_SCHEMA), centroids, 0, {})
+
+
+@dg.asset(
+    key=dg.AssetKey([LAYER, "personas"]),
+    deps=[dg.AssetKey([LAYER, "customer_features"])],
+    group_name=LAYER,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    pool=WAREHOUSE_WRITER_POOL,
+    owners=OWNERS,
+    kinds={"duckdb", "scikitlearn"},
+    tags={"layer": LAYER},
+    freshness_policy=FRESHNESS[LAYER],
+    metadata={"dagster/table_name": PERSONAS_TABLE},
+)
+def personas(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Personas: one row per buyer of the last 365 days per as_of_date, with their k-means
+    cluster over standardized RFM and engagement features (k by silhouette score). Each
+    persona is described by its centroid in `segments.persona_centroids` (one row per persona
+    per as_of_date) and appears in `segments.segment_membership` as segment `persona_<n>`."""
+    as_of_date = date.fromisoformat(context.partition_key)
+    with warehouse.session() as db:
+        features = db.query(
+            f"select * from {LAYER}.customer_features where as_of_date = ?", [as_of_date]
+        )
+        result = assign_personas(features, as_of_date)
+        where = {"as_of_date": as_of_date}
+        db.replace(
+            [
+                TableWrite(PERSONAS_TABLE, result.members, where),
+                TableWrite(CENTROIDS_TABLE, result.centroids, where),
+            ]
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": result.members.height,
+            "k": result.k,
+            "silhouette_by_k": dg.MetadataValue.json(
+                {str(k): round(score, 4) for k, score in result.silhouette_by_k.items()}
+            ),
+            "personas": dg.MetadataValue.md(
+                _centroid_table(result.centroids) if result.k else "no buyers to cluster"
+            ),
+        }
+    )
+
+
+def _centroid_table(centroids: pl.DataFrame) -> str:
+    rows = centroids.select("persona", "customers", "persona_description").iter_rows()
+    lines = ["| persona | customers | centroid |", "|---|---|---|"]
+    lines += [f"| {name} | {count} | {description} |" for name, count, description in rows]
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""How dbt nodes become Dagster assets: one name per layer, freshness and owners."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+
+from platform_assets.settings import OWNERS
+from platform_assets.transform.settings import FRESHNESS
+
+
+def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:
+    if dbt_resource_props["resource_type"] == "source":
+        return None
+    return dbt_resource_props["config"].get("schema")
+
+
+class CdpDbtTranslator(DagsterDbtTranslator):
+    """Model `star.fct_orders` is asset `star/fct_orders` in group `star`; sources keep the key
+    of the Dagster asset that writes them (their `meta.dagster.asset_key`)."""
+
+    def __init__(self) -> None:
+        # Error-severity dbt tests become blocking checks: a failing mart stops what reads it.
+        super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        layer = _layer(dbt_resource_props)
+        if layer is None:
+            return super().get_asset_key(dbt_resource_props)
+        return dg.AssetKey([layer, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return _layer(dbt_resource_props)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        return OWNERS
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        layer = _layer(dbt_resource_props)
+        tags = dict(super().get_tags(dbt_resource_props))
+        return {**tags, "layer": layer} if layer else tags
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        layer = _layer(self.get_resource_props(manifest, unique_id))
+        if layer in FRESHNESS:
+            spec = spec.replace_attributes(freshness_policy=FRESHNESS[layer])
+        return spec

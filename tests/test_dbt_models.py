@@ -1,0 +1,586 @@
+"""The dbt layers on a real DuckDB file: real `dbt build` runs over a tiny, hand-made warehouse.
+
+The rows are written by hand (not generated) because each one sets up an edge the models must
+get right: a 30-minute gap, a session across midnight, a status update landing days later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from platform_assets.transform import build_dbt_assets, dbt_cli_resource, partition_vars
+from platform_assets.transform.settings import DBT_PROJECT_DIR
+from resources import Warehouse
+
+SALT = "test-salt"
+DBT = str(Path(sys.executable).parent / "dbt")
+EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+CLEANED_TABLES = {
+    "orders": """order_id varchar, line_number bigint, customer_id varchar,
+        ordered_at timestamptz, status varchar, sku varchar, quantity bigint,
+        unit_price decimal(18, 2), currency varchar""",
+    "products": """sku varchar, name varchar, category varchar, brand varchar,
+        price decimal(18, 2), currency varchar, updated_at timestamptz""",
+    "web_events": """event_id varchar, occurred_at timestamptz, anonymous_id varchar,
+        user_id varchar, email varchar, event_type varchar, url varchar, sku varchar,
+        quantity bigint, price decimal(18, 2), utm_source varchar, utm_campaign varchar,
+        device_type varchar""",
+    "email_events": """event_id varchar, occurred_at timestamptz, email varchar,
+        campaign_id varchar, event_type varchar, url varchar""",
+    "support_tickets": """ticket_id varchar, opened_at timestamptz, closed_at timestamptz,
+        requester_email varchar, requester_name varchar, requester_phone varchar,
+        channel varchar, category varchar, status varchar, priority varchar,
+        csat_score bigint, updated_at timestamptz""",
+}
+LINEAGE = "_partition_date date, _source_file varchar, _row_number bigint"
+
+ORDERS = [
+    # (order_id, line, shop customer, ordered_at, status, sku, qty, price, currency, landing day)
+    ("SO-1", 1, "shop-ann", "2025-12-01 10:00:00", "shipped", "SKU-A", 1, 40, "EUR", "2026-11-01"),
+    ("SO-2", 1, "shop-ann", "2026-06-01 10:00:00", "shipped", "SKU-B", 2, 30, "EUR", "2026-11-01"),
+    ("SO-3", 1, "shop-bob", "2026-11-01 09:00:00", "paid", "SKU-A", 1, 40, "GBP", "2026-11-01"),
+    ("SO-4", 1, "shop-ann", "2026-11-02 08:00:00", "paid", "SKU-A", 1, 40, "EUR", "2026-11-02"),
+]
+PRODUCTS = [
+    ("SKU-A", "Trail Shoe", "Footwear", "Nordvik", 40, "EUR", "2026-10-01 00:00:00"),
+    ("SKU-B", "Wool Sock", "Apparel", "Nordvik", 30, "EUR", "2026-10-01 00:00:00"),
+]
+WEB_EVENTS = [
+    # (event_id, occurred_at, anonymous_id, user_id, email, event_type, sku, landing day)
+    # visitor a1: gaps of exactly 30 minutes stay in a session, 31 minutes start a new one
+    ("w1", "2026-11-02 10:00:00", "a1", None, None, "page_view", None, "2026-11-02"),
+    ("w2", "2026-11-02 10:30:00", "a1", "shop-ann", None, "product_view", "SKU-B", "2026-11-02"),
+    ("w3", "2026-11-02 11:01:00", "a1", None, None, "add_to_cart", "SKU-B", "2026-11-02"),
+    # visitor b2: a session across midnight, its halves landing on two days
+    ("w4", "2026-11-01 23:50:00", "b2", None, None, "page_view", None, "2026-11-01"),
+    ("w5", "2026-11-02 00:10:00", "b2", None, None, "product_view", "SKU-A", "2026-11-02"),
+    # an anonymous visitor nobody ever identifies: kept, with no customer
+    ("w6", "2026-11-02 12:00:00", "c3", None, "form@example.org", "page_view", None, "2026-11-02"),
+]
+EMAIL_EVENTS = [
+    ("m1", "2026-11-01 08:00:00", "ann@example.com", "cmp-1", "sent", None, "2026-11-01"),
+    ("m2", "2026-11-01 09:00:00", "ann@example.com", "cmp-1", "open", None, "2026-11-01"),
+    ("m3", "2026-11-01 09:05:00", "ann@example.com", "cmp-1", "click", "https://s/x", "2026-11-01"),
+    ("m4", "2026-11-01 08:00:00", "bob@example.com", "cmp-1", "sent", None, "2026-11-01"),
+]
+TICKETS = [
+    ("T-1", "2026-11-01 10:00:00", "2026-11-01 12:30:00", "bob@example.com", "chat", "solved", 4),
+]
+CUSTOMER_RECORDS = [
+    ("shop_customers", "shop-ann", "cus_000000000001"),
+    ("crm_contacts", "crm-ann", "cus_000000000001"),
+    ("email_events", "ann@example.com", "cus_000000000001"),
+    ("web_events", "user:shop-ann", "cus_000000000001"),
+    ("web_events", "anon:a1", "cus_000000000001"),
+    ("shop_customers", "shop-bob", "cus_000000000002"),
+    ("email_events", "bob@example.com", "cus_000000000002"),
+    ("support_tickets", "T-1", "cus_000000000002"),
+    ("web_events", "anon:b2", "cus_000000000002"),
+]
+SHOP_AND_CRM = "crm_contacts,shop_customers"
+GOLDEN = [
+    ("cus_000000000001", "Ann", "Lee", "ann@example.com", "Leeds", "GB", SHOP_AND_CRM),
+    ("cus_000000000002", "Bob", "Day", "bob@example.com", "Bath", "GB", "shop_customers"),
+]
+
+
+def build_tiny_warehouse(path: Path) -> None:
+    """The cleaned and identity tables the dbt sources read, in their contract's shapes."""
+    with duckdb.connect(str(path)) as db:
+        db.execute("set TimeZone = 'UTC'")
+        db.execute("create schema cleaned; create schema identity")
+        for table, columns in CLEANED_TABLES.items():
+            db.execute(f"create table cleaned.{table} ({columns}, {LINEAGE})")
+        for row_number, order in enumerate(ORDERS):
+            land(db, "orders", list(order), row_number)
+        for row_number, product in enumerate(PRODUCTS):
+            land(db, "products", [*product, "2026-11-01"], row_number)
+        for row_number, web_event in enumerate(WEB_EVENTS):
+            event_id, at, anonymous, user, email, event_type, sku, day = web_event
+            values = [event_id, at, anonymous, user, email, event_type, None, sku]
+            land(db, "web_events", [*values, 1, 10, None, None, "mobile", day], row_number)
+        for row_number, email_event in enumerate(EMAIL_EVENTS):
+            land(db, "email_events", list(email_event), row_number)
+        for row_number, ticket in enumerate(TICKETS):
+            ticket_id, opened, closed, email, channel, status, csat = ticket
+            values = [ticket_id, opened, closed, email, "Bob Day", None, channel, "billing"]
+            land(db, "support_tickets", [*values, status, "normal", csat, closed, "2026-11-01"],
+                 row_number)  # fmt: skip
+        db.execute(
+            """create table identity.customer_records (source varchar, source_record_id varchar,
+            record_key varchar, customer_id varchar, valid_from date, valid_to date)"""
+        )
+        for source, record_id, customer_id in CUSTOMER_RECORDS:
+            db.execute(
+                """insert into identity.customer_records
+                values (?, ?, ?, ?, date '2026-11-01', null)""",
+                [source, record_id, f"{source}:{record_id}", customer_id],
+            )
+        db.execute(
+            """create table identity.golden_customers (customer_id varchar, first_name varchar,
+            last_name varchar, email varchar, city varchar, postcode varchar, country varchar,
+            record_count bigint, sources varchar, first_seen_at timestamptz,
+            last_seen_at timestamptz, updated_partition date)"""
+        )
+        for customer_id, first, last, email, city, country, sources in GOLDEN:
+            db.execute(
+                """insert into identity.golden_customers values (?, ?, ?, ?, ?, 'AB1', ?, 1, ?,
+                timestamptz '2025-01-01 00:00:00+00', timestamptz '2026-11-02 00:00:00+00',
+                date '2026-11-02')""",
+                [customer_id, first, last, email, city, country, sources],
+            )
+
+
+def land(db: duckdb.DuckDBPyConnection, table: str, values: list[Any], row_number: int) -> None:
+    """Insert one cleaned row; its last value is the landing day (`_partition_date`)."""
+    *columns, day = values
+    placeholders = ", ".join("?" for _ in columns)
+    db.execute(
+        f"insert into cleaned.{table} values ({placeholders}, ?, ?, ?)",
+        [*columns, day, f"{table}/{day}/file.csv", row_number + 1],
+    )
+
+
+DbtRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the dbt project, so runs never touch dbt/target and a test may edit models."""
+    copy = tmp_path_factory.mktemp("dbt") / "dbt"
+    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs"))
+    return copy
+
+
+def run_dbt(
+    project: Path, database: Path, *args: str, dbt_vars: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [DBT, *args, "--profiles-dir", str(project), "--project-dir", str(project)]
+    if dbt_vars is not None:
+        command += ["--vars", json.dumps(dbt_vars)]
+    env = {
+        **os.environ,
+        "CDP_DUCKDB_PATH": str(database),
+        "CDP_PII_SALT": SALT,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    return result
+
+
+def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def plain_build(
+    dbt_project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The tiny warehouse after a `dbt build` with no partition window: every model, data test
+    and unit test, segments evaluated as of 2026-11-03 00:00 UTC."""
+    database = tmp_path_factory.mktemp("built") / "warehouse.duckdb"
+    build_tiny_warehouse(database)
+    result = run_dbt(
+        dbt_project, database, "build", dbt_vars={"as_of": "2026-11-03 00:00:00+00:00"}
+    )
+    assert_ok(result)
+    return database, result
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(plain_build: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    return plain_build[0]
+
+
+@pytest.fixture
+def warehouse_copy(built_warehouse: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, copy)
+    return copy
+
+
+def query(database: Path, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(database), read_only=True) as db:
+        db.execute("set TimeZone = 'UTC'")
+        return db.execute(sql, parameters or []).fetchall()
+
+
+def test_plain_build_passes_every_data_test_and_the_unit_tests(
+    plain_build: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    database, result = plain_build
+    for unit_test in (
+        "fct_web_events::sessions_split_after_30_minutes_of_inactivity",
+        "customer_features::rfm_scores_rank_buyers_and_lifecycle_follows_the_rules",
+    ):
+        assert f"PASS {unit_test}" in result.stdout
+    assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout
+    tables = {row[0] for row in query(database, "select schema_name from duckdb_tables()")}
+    views = {row[0] for row in query(database, "select schema_name from duckdb_views()")}
+    # the layer names exactly, with no target-schema prefix
+    assert {"star", "segments"} <= tables and {"staging", "intermediate"} <= views
+    assert not {name for name in tables | views if name.startswith("main_")}
+
+
+def test_sessions_split_after_more_than_30_minutes_of_inactivity(built_warehouse: Path) -> None:
+    sessions = query(
+        built_warehouse,
+        """select event_count, customer_id, is_anonymous from star.fct_web_sessions
+        where visitor_id = 'a1' order by started_at""",
+    )
+    # 10:00 and 10:30 (exactly 30 minutes) together; 11:01 after 31 minutes alone
+    assert sessions == [(2, "cus_000000000001", False), (1, "cus_000000000001", False)]
+
+
+def test_session_across_midnight_keeps_one_id_when_built_partition_by_partition(
+    dbt_project: Path, tmp_path: Path
+) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    build_tiny_warehouse(database)
+    for day, next_day in (("2026-11-01", "2026-11-02"), ("2026-11-02", "2026-11-03")):
+        window = {"min_date": day, "max_date": next_day, "as_of": f"{next_day} 00:00:00+00:00"}
+        assert_ok(run_dbt(dbt_project, database, "run", "-s", "+fct_web_sessions",
+                          dbt_vars=window))  # fmt: skip
+    sessions = query(
+        database,
+        "select event_count, started_at::varchar, partition_date::varchar"
+        " from star.fct_web_sessions where visitor_id = 'b2'",
+    )
+    assert sessions == [(2, "2026-11-01 23:50:00+00", "2026-11-01")]
+
+
+def test_anonymous_sessions_are_kept_without_a_customer(built_warehouse: Path) -> None:
+    rows = query(
+        built_warehouse,
+        "select customer_id, is_anonymous from star.fct_web_sessions where visitor_id = 'c3'",
+    )
+    assert rows == [(None, True)]
+
+
+def test_marts_carry_salted_email_hashes_never_raw_addresses(built_warehouse: Path) -> None:
+    columns = query(
+        built_warehouse,
+        """select table_name, column_name from duckdb_columns()
+        where schema_name in ('star', 'segments') and data_type = 'VARCHAR'""",
+    )
+    for table, column in columns:
+        schema = "star" if query(
+            built_warehouse,
+            "select count(*) from duckdb_tables() where schema_name = 'star' and table_name = ?",
+            [table],
+        )[0][0] else "segments"  # fmt: skip
+        raw = query(
+            built_warehouse,
+            f'select count(*) from {schema}.{table} where regexp_matches("{column}", ?)',
+            [EMAIL_PATTERN],
+        )[0][0]
+        assert raw == 0, f"{schema}.{table}.{column} holds email addresses"
+    expected = hashlib.sha256(f"{SALT}ann@example.com".encode()).hexdigest()
+    assert query(
+        built_warehouse,
+        "select email_hash from star.dim_customer where customer_id = 'cus_000000000001'",
+    ) == [(expected,)]
+    hashed_events = query(
+        built_warehouse,
+        "select count(*) from star.fct_email_events where email_hash = ?",
+        [expected],
+    )
+    assert hashed_events == [(3,)]
+
+
+def test_orders_attach_to_customers_through_the_shop_account(built_warehouse: Path) -> None:
+    rows = query(
+        built_warehouse,
+        "select order_id, customer_id, order_amount_reporting::double"
+        " from star.fct_orders order by order_id",
+    )
+    assert rows == [
+        ("SO-1", "cus_000000000001", 40.0),
+        ("SO-2", "cus_000000000001", 60.0),
+        ("SO-3", "cus_000000000002", 46.0),  # GBP 40 at the demo rate 1.15
+        ("SO-4", "cus_000000000001", 40.0),
+    ]
+
+
+def fact_keys(database: Path) -> dict[str, tuple[int, int]]:
+    keys = {
+        "fct_order_lines": "order_line_id",
+        "fct_orders": "order_id",
+        "fct_web_events": "event_id",
+        "fct_web_sessions": "session_id",
+        "fct_cart_events": "event_id",
+        "fct_email_events": "event_id",
+        "fct_support_tickets": "ticket_id",
+    }
+    return {
+        table: query(database, f"select count(*), count(distinct {key}) from star.{table}")[0]
+        for table, key in keys.items()
+    }
+
+
+def test_rerunning_a_partition_replaces_it_and_picks_up_late_data(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    before = fact_keys(warehouse_copy)
+    assert all(rows == distinct for rows, distinct in before.values())
+    # a late file for 2026-11-02, and a status update of an old order landing on 2026-11-03
+    with duckdb.connect(str(warehouse_copy)) as db:
+        land(
+            db,
+            "web_events",
+            [
+                "w7",
+                "2026-11-02 18:00:00",
+                "a1",
+                None,
+                None,
+                "page_view",
+                None,
+                None,
+                1,
+                10,
+                None,
+                None,
+                "mobile",
+                "2026-11-02",
+            ],
+            99,
+        )
+        land(db, "orders", ["SO-2", 1, "shop-ann", "2026-06-01 10:00:00", "refunded", "SKU-B",
+                            2, 30, "EUR", "2026-11-03"], 99)  # fmt: skip
+
+    # 2026-11-02 was built by the plain build already: this is its second build
+    window = partition_vars("2026-11-02", now=_aware("2026-11-20 00:00:00"))
+    assert_ok(run_dbt(dbt_project, warehouse_copy, "run", "-s", "path:models/marts",
+                      dbt_vars=window))  # fmt: skip
+    after = fact_keys(warehouse_copy)
+    # the late event is a new session of visitor a1, the rest is unchanged
+    assert after == {**before, "fct_web_events": (7, 7), "fct_web_sessions": (5, 5)}
+    assert query(
+        warehouse_copy, "select customer_id from star.fct_web_events where event_id = 'w7'"
+    ) == [("cus_000000000001",)]
+
+    for day in ("2026-11-03", "2026-11-01"):
+        # re-running the partition of the line's first version must not bring back its old
+        # status: the latest delivery across days wins
+        day_vars = partition_vars(day, now=_aware("2026-11-20 00:00:00"))
+        assert_ok(run_dbt(dbt_project, warehouse_copy, "run", "-s", "path:models/marts",
+                          dbt_vars=day_vars))  # fmt: skip
+        assert query(
+            warehouse_copy,
+            "select status, is_revenue, order_amount::double, partition_date::varchar"
+            " from star.fct_orders where order_id = 'SO-2'",
+        ) == [("refunded", False, 0.0, "2026-11-03")]
+    assert fact_keys(warehouse_copy) == after
+
+
+def test_facts_follow_an_identity_merge_on_the_next_run(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    with duckdb.connect(str(warehouse_copy)) as db:
+        # identity merges Bob into a new customer id: his old mapping is retired
+        db.execute(
+            """update identity.customer_records set valid_to = date '2026-11-03'
+            where customer_id = 'cus_000000000002'"""
+        )
+        db.execute(
+            """insert into identity.customer_records
+            select source, source_record_id, record_key, 'cus_000000000009', date '2026-11-03', null
+            from identity.customer_records where customer_id = 'cus_000000000002'"""
+        )
+        db.execute(
+            """update identity.golden_customers set customer_id = 'cus_000000000009'
+            where customer_id = 'cus_000000000002'"""
+        )
+    window = partition_vars("2026-11-02", now=_aware("2026-11-20 00:00:00"))
+    # a partition that does not contain Bob's rows still re-points them, and the tests pass
+    assert_ok(
+        run_dbt(dbt_project, warehouse_copy, "build", "-s", "path:models/marts",
+                "path:models/segments", dbt_vars=window)
+    )  # fmt: skip
+    for table in ("fct_orders", "fct_email_events", "fct_support_tickets", "fct_order_lines"):
+        stale = query(
+            warehouse_copy,
+            f"select count(*) from star.{table} where customer_id = 'cus_000000000002'",
+        )
+        assert stale == [(0,)], table
+    assert query(
+        warehouse_copy,
+        """select segment from segments.segment_membership
+        where customer_id = 'cus_000000000009' and as_of_date = date '2026-11-02'
+        order by segment""",
+    ) == [("engagement_low",), ("recent_purchasers_7d",)]
+
+
+def test_segments_are_evaluated_as_of_the_end_of_the_partition_day(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    day_before = partition_vars("2026-11-01", now=_aware("2026-11-20 00:00:00"))
+    assert_ok(
+        run_dbt(
+            dbt_project, warehouse_copy, "run", "-s", "path:models/segments", dbt_vars=day_before
+        )
+    )
+    day = partition_vars("2026-11-02", now=_aware("2026-11-20 00:00:00"))
+    assert day["as_of"] == "2026-11-03 00:00:00+00:00"
+    assert_ok(
+        run_dbt(dbt_project, warehouse_copy, "run", "-s", "path:models/segments", dbt_vars=day)
+    )
+    members = query(
+        warehouse_copy,
+        """select customer_id, reason from segments.segment_membership
+        where segment = 'cart_abandoners_24h' and as_of_date = date '2026-11-02'""",
+    )
+    assert members == [
+        ("cus_000000000001", "added to cart at 2026-11-02 11:01 UTC, no order since")
+    ]
+    entered = query(
+        warehouse_copy,
+        """select customer_id, event_at::varchar, previous_as_of_date::varchar
+        from segments.segment_history
+        where segment = 'cart_abandoners_24h' and event_type = 'entered'""",
+    )
+    assert entered == [("cus_000000000001", "2026-11-03 00:00:00+00", "2026-11-01")]
+
+    # during the day, the quiet period after the 11:01 cart add has not passed at 11:30
+    during = partition_vars("2026-11-02", now=_aware("2026-11-02 11:30:00"))
+    assert_ok(
+        run_dbt(dbt_project, warehouse_copy, "run", "-s", "path:models/segments", dbt_vars=during)
+    )
+    assert query(
+        warehouse_copy,
+        """select count(*) from segments.segment_membership
+        where segment = 'cart_abandoners_24h' and as_of_date = date '2026-11-02'""",
+    ) == [(0,)]
+    # today's evaluation replaced the day's: the customer has not entered (yet)
+    history = query(
+        warehouse_copy,
+        "select count(*) from segments.segment_history where segment = 'cart_abandoners_24h'",
+    )
+    assert history == [(0,)]
+
+
+@pytest.fixture
+def project_with_segment(dbt_project: Path, tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """A copy of the dbt project whose segment YAML gets extra entries."""
+
+    def add(*segments: dict[str, Any]) -> Path:
+        copy = tmp_path / "dbt"
+        shutil.copytree(dbt_project, copy, ignore=shutil.ignore_patterns("target", "logs"))
+        path = copy / "models" / "segments" / "segment_membership.yml"
+        properties = yaml.safe_load(path.read_text())
+        properties["models"][0]["config"]["meta"]["segments"].extend(segments)
+        path.write_text(yaml.safe_dump(properties, sort_keys=False))
+        return copy
+
+    yield add
+
+
+def test_a_new_yaml_entry_becomes_a_segment_with_nesting(
+    project_with_segment: Callable[..., Path], warehouse_copy: Path
+) -> None:
+    project = project_with_segment(
+        {
+            "name": "footwear_fans",
+            "description": "Favourite category is footwear.",
+            "tags": ["interest_footwear"],
+            "params": {"category": "Footwear"},
+            "condition": "f.favourite_category = '{category}'",
+            "reason": "'favourite category ' || f.favourite_category",
+        },
+        {
+            "name": "footwear_fans_who_clicked",
+            "description": "Footwear fans with a click in 30 days.",
+            "requires": ["footwear_fans"],
+            "condition": "f.emails_clicked_30d > 0",
+            "reason": "'clicked'",
+        },
+    )
+    day = {"as_of": "2026-11-03 00:00:00+00:00"}
+    assert_ok(run_dbt(project, warehouse_copy, "run", "-s", "segment_membership", dbt_vars=day))
+    rows = query(
+        warehouse_copy,
+        """select segment, customer_id, reason from segments.segment_membership
+        where segment like 'footwear%' order by segment, customer_id""",
+    )
+    assert rows == [
+        ("footwear_fans", "cus_000000000001", "favourite category Footwear"),
+        ("footwear_fans", "cus_000000000002", "favourite category Footwear"),
+        ("footwear_fans_who_clicked", "cus_000000000001", "clicked"),
+    ]
+
+
+def test_a_segment_requiring_an_undefined_segment_fails_naming_it(
+    project_with_segment: Callable[..., Path], warehouse_copy: Path
+) -> None:
+    project = project_with_segment(
+        {
+            "name": "orphan",
+            "description": "Requires a segment that does not exist.",
+            "requires": ["no_such_segment"],
+            "condition": "true",
+            "reason": "'x'",
+        }
+    )
+    result = run_dbt(project, warehouse_copy, "compile", "-s", "segment_membership")
+    assert result.returncode != 0
+    assert "orphan" in result.stdout and "no_such_segment" in result.stdout
+
+
+def test_dagster_materializes_a_partition_with_vars_keys_and_blocking_checks(
+    dbt_project: Path, warehouse_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse_copy))
+    monkeypatch.setenv("CDP_PII_SALT", SALT)
+    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    # the manifest the copy's last dbt command wrote, as `make install` writes dbt/target's
+    dbt_models = build_dbt_assets(dbt_project / "target" / "manifest.json")
+    keys = {key.to_user_string() for key in dbt_models.keys}
+    assert {"star/fct_orders", "star/dim_customer", "segments/segment_membership"} <= keys
+    assert {spec.group_name for spec in dbt_models.specs} == {
+        "staging", "intermediate", "star", "segments"
+    }  # fmt: skip
+    blocking = {
+        (spec.asset_key.to_user_string(), spec.name)
+        for spec in dbt_models.check_specs
+        if spec.blocking
+    }
+    assert ("star/fct_orders", "unique_fct_orders_order_id") in blocking
+
+    result = dg.materialize(
+        [dbt_models],
+        partition_key="2026-11-02",
+        resources={"dbt": dbt_cli_resource(dbt_project), "warehouse": Warehouse()},
+        selection=dg.AssetSelection.groups("star", "staging", "intermediate"),
+    )
+    assert result.success
+    materializations = {
+        event.materialization.asset_key.to_user_string(): event.materialization
+        for event in result.get_asset_materialization_events()
+    }
+    web_events = materializations["star/fct_web_events"]
+    assert web_events.partition == "2026-11-02"
+    assert web_events.metadata["dagster/row_count"].value == 5  # the day's events only
+    assert web_events.metadata["table_row_count"].value == 6
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(check.passed for check in checks)
+
+
+def _aware(moment: str) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(moment).replace(tzinfo=UTC)
