@@ -45,8 +45,8 @@ EXCLUSION_REASONS = (
 # day's export of the same segment stops its file from being written. Changes of fewer than
 # SIZE_CHANGE_MIN_PEOPLE people never trip it: a 4-person audience doubling is noise, not an
 # incident. Time-window audiences (cart abandoners of the last 24 hours) swing by half from one
-# day to the next as a matter of course; more than doubling or emptying is what stops a send.
-SIZE_CHANGE_MAX_RATIO = 1.0
+# day to the next as a matter of course; a move of three quarters is what stops a send.
+SIZE_CHANGE_MAX_RATIO = 0.75
 SIZE_CHANGE_MIN_PEOPLE = 50
 
 # The people table's row count against the median of the trailing days (warning only).
