@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from platform_assets.transform import build_dbt_assets, dbt_cli_resource, partition_vars
+from platform_assets.transform.project import manifest_path
 from platform_assets.transform.settings import DBT_PROJECT_DIR
 from resources import Warehouse
 
@@ -584,3 +585,8 @@ def _aware(moment: str) -> Any:
     from datetime import UTC, datetime
 
     return datetime.fromisoformat(moment).replace(tzinfo=UTC)
+
+
+def test_a_missing_manifest_names_make_install(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="make install"):
+        manifest_path(tmp_path / "target" / "manifest.json")

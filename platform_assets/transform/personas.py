@@ -188,7 +188,6 @@ def _no_personas(feature_names: Sequence[str]) -> Personas:
     deps=[dg.AssetKey([LAYER, "customer_features"])],
     group_name=LAYER,
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     pool=WAREHOUSE_WRITER_POOL,
     owners=OWNERS,
     kinds={"duckdb", "scikitlearn"},
