@@ -208,7 +208,6 @@ def test_pairwise_accuracy_counts_pairs_under_one_cluster() -> None:
 # --- real Splink on a generated warehouse ------------------------------------------------------
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(4)]
-RESOURCES_WITHOUT_WAREHOUSE = {"artifacts", "ground_truth", "landing_zone"}
 
 
 @dataclass
@@ -222,7 +221,9 @@ class Built:
 
 
 def _resources(built: Built, warehouse: Warehouse | None = None) -> dict[str, object]:
+    # Every resource the one Definitions binds, with this test's files in place of the defaults.
     return {
+        **(defs.resources or {}),
         "warehouse": warehouse or built.warehouse,
         "landing_zone": LandingZone(root=str(built.landing)),
         "artifacts": ArtifactStore(root=str(built.root / "artifacts")),
