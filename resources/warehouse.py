@@ -83,6 +83,15 @@ class WarehouseSession:
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> None:
         self.connection.execute(sql, parameters or [])
 
+    def table_exists(self, table: str) -> bool:
+        """Whether `schema.table` exists: layers read tables an earlier run may not have made."""
+        schema, name = table.split(".")
+        found = self.connection.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+        return bool(found[0][0])
+
     def table_schema(self, table: str) -> pl.Schema:
         """Column names and types of a table as polars reads them."""
         return self.query(f"select * from {table} limit 0").schema

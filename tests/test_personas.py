@@ -66,6 +66,23 @@ def test_three_separated_groups_give_three_personas_numbered_by_spend() -> None:
     assert result.members["as_of_date"].unique().to_list() == [AS_OF]
 
 
+def test_personas_carry_their_names_over_from_the_previous_day() -> None:
+    frame = features({"big": (30, BIG_SPENDERS), "reader": (40, ENGAGED_READERS),
+                      "lapsing": (50, LAPSING)})  # fmt: skip
+    first = assign_personas(frame, AS_OF)
+    # Yesterday's big spenders were called persona_3: today they keep that name, although a
+    # fresh fit would number them persona_1 by spend.
+    renamed = first.centroids.with_columns(
+        persona=pl.col("persona").replace({"persona_1": "persona_3", "persona_3": "persona_1"})
+    )
+    second = assign_personas(frame.reverse(), AS_OF, previous_centroids=renamed)
+    persona_of = dict(second.members.select("customer_id", "persona").iter_rows())
+    assert {p for c, p in persona_of.items() if c.startswith("big")} == {"persona_3"}
+    assert second.k == 3
+    sizes = dict(second.centroids.select("persona", "customers").iter_rows())
+    assert sizes == {"persona_3": 30, "persona_2": 40, "persona_1": 50}
+
+
 def test_customers_without_a_purchase_in_the_year_are_not_clustered() -> None:
     frame = features({"big": (20, BIG_SPENDERS), "lapsing": (20, LAPSING),
                       "never": (10, {**LAPSING, "frequency_365d": 0})})  # fmt: skip

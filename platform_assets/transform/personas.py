@@ -55,12 +55,15 @@ def assign_personas(
     feature_names: Sequence[str] = PERSONA_FEATURES,
     k_range: range = PERSONA_K_RANGE,
     seed: int = PERSONA_RANDOM_SEED,
+    previous_centroids: pl.DataFrame | None = None,
 ) -> Personas:
     """Cluster the buyers of `features` (one as_of_date of customer_features) into personas.
 
-    k is the candidate with the best silhouette score. Personas are numbered by their
-    centroid's monetary value, highest first, so `persona_1` means the same kind of customer
-    from one day to the next even though k-means labels are arbitrary.
+    With the previous day's centroids, k-means starts from them and each persona keeps its
+    name: `persona_2` stays the same kind of customer from one day to the next and its size
+    moves with the data, not with k-means' arbitrary labels. Without them, k is the candidate
+    with the best silhouette score and personas are numbered by their centroid's monetary
+    value, highest first.
     """
     buyers = features.filter(pl.col("frequency_365d") > 0).sort("customer_id")
     candidates = [k for k in k_range if k < buyers.height]
@@ -68,25 +71,35 @@ def assign_personas(
         return _no_personas(feature_names)
 
     matrix = _feature_matrix(buyers, feature_names)
-    scaled = StandardScaler().fit_transform(matrix)
+    scaler = StandardScaler().fit(matrix)
+    scaled = scaler.transform(matrix)
     if np.allclose(scaled, scaled[0]):
         return _no_personas(feature_names)
 
+    def silhouette(labels: np.ndarray) -> float:
+        sample = min(PERSONA_SILHOUETTE_SAMPLE, len(labels))
+        return float(silhouette_score(scaled, labels, sample_size=sample, random_state=seed))
+
+    names: list[str] | None = None
     silhouette_by_k: dict[int, float] = {}
     labels_by_k: dict[int, np.ndarray] = {}
-    for k in candidates:
-        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(scaled)
-        if len(set(labels)) < 2:
-            continue
-        silhouette_by_k[k] = float(
-            silhouette_score(
-                scaled,
-                labels,
-                sample_size=min(PERSONA_SILHOUETTE_SAMPLE, len(labels)),
-                random_state=seed,
-            )
+    if previous_centroids is not None and 2 <= previous_centroids.height < buyers.height:
+        previous = previous_centroids.sort("persona")
+        names = previous["persona"].to_list()
+        start = scaler.transform(
+            previous.select([f"{name}_mean" for name in feature_names]).to_numpy()
         )
-        labels_by_k[k] = labels
+        k = len(names)
+        labels = KMeans(n_clusters=k, init=start, n_init=1).fit_predict(scaled)
+        if len(set(labels)) >= 2:
+            silhouette_by_k[k], labels_by_k[k] = silhouette(labels), labels
+        else:
+            names = None
+    if names is None:
+        for k in candidates:
+            labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(scaled)
+            if len(set(labels)) >= 2:
+                silhouette_by_k[k], labels_by_k[k] = silhouette(labels), labels
     if not silhouette_by_k:
         return _no_personas(feature_names)
     best_k = max(silhouette_by_k, key=lambda k: (silhouette_by_k[k], -k))
@@ -97,7 +110,9 @@ def assign_personas(
         **{f"{name}_z": pl.Series(scaled[:, i]) for i, name in enumerate(feature_names)},
         **{name: pl.Series(matrix[:, i]) for i, name in enumerate(feature_names)},
     )
-    centroids = _describe_centroids(clustered, feature_names, as_of_date, best_k, silhouette_by_k)
+    centroids = _describe_centroids(
+        clustered, feature_names, as_of_date, best_k, silhouette_by_k, names
+    )
     names = centroids.select("cluster", "persona", "persona_description")
     z_columns = [f"{name}_z" for name in feature_names]
     centre_z = centroids.select("cluster", *[pl.col(c).alias(f"centre_{c}") for c in z_columns])
@@ -133,25 +148,28 @@ def _describe_centroids(
     as_of_date: date,
     k: int,
     silhouette_by_k: dict[int, float],
+    names: list[str] | None,
 ) -> pl.DataFrame:
+    """One row per persona. `names[i]` names cluster i when personas carry over from the
+    previous day; new personas are ranked by monetary value."""
     z_columns = [f"{name}_z" for name in feature_names]
-    centroids = (
-        clustered.group_by("cluster")
-        .agg(
-            pl.len().alias("customers"),
-            *[pl.col(c).mean() for c in z_columns],
-            *[pl.col(name).mean().alias(f"{name}_mean") for name in feature_names],
-        )
-        .sort(
-            "monetary_365d_z" if "monetary_365d" in feature_names else z_columns[0], descending=True
-        )
-        .with_row_index("rank", offset=1)
+    centroids = clustered.group_by("cluster").agg(
+        pl.len().alias("customers"),
+        *[pl.col(c).mean() for c in z_columns],
+        *[pl.col(name).mean().alias(f"{name}_mean") for name in feature_names],
     )
+    if names is None:
+        order = "monetary_365d_z" if "monetary_365d" in feature_names else z_columns[0]
+        centroids = centroids.sort(order, descending=True).with_row_index("rank", offset=1)
+        persona = pl.format("persona_{}", pl.col("rank"))
+    else:
+        centroids = centroids.sort("cluster").with_columns(rank=pl.col("cluster"))
+        persona = pl.col("cluster").replace_strict(dict(enumerate(names)), return_dtype=pl.String)
     descriptions = [
         _describe(row, feature_names) for row in centroids.select(z_columns).iter_rows(named=True)
     ]
     return centroids.with_columns(
-        persona=pl.format("persona_{}", pl.col("rank")),
+        persona=persona,
         persona_description=pl.Series(descriptions),
         as_of_date=pl.lit(as_of_date),
         k=pl.lit(k),
@@ -205,7 +223,16 @@ def personas(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mate
         features = db.query(
             f"select * from {LAYER}.customer_features where as_of_date = ?", [as_of_date]
         )
-        result = assign_personas(features, as_of_date)
+        previous = (
+            db.query(
+                f"""select * from {CENTROIDS_TABLE} where as_of_date = (
+                    select max(as_of_date) from {CENTROIDS_TABLE} where as_of_date < ?)""",
+                [as_of_date],
+            )
+            if db.table_exists(CENTROIDS_TABLE)
+            else None
+        )
+        result = assign_personas(features, as_of_date, previous_centroids=previous)
         where = {"as_of_date": as_of_date}
         db.replace(
             [
