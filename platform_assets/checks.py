@@ -35,10 +35,16 @@ def column_schema(schema: pa.DataFrameSchema, order: list[str] | None = None) ->
     )
 
 
-def check_results(verdicts: dict[str, Verdict], warnings: set[str]) -> list[dg.AssetCheckResult]:
-    """One result per named verdict; those named in `warnings` only warn when they fail."""
+def check_results(
+    verdicts: dict[str, Verdict], warnings: set[str], asset_key: dg.AssetKey | None = None
+) -> list[dg.AssetCheckResult]:
+    """One result per named verdict; those named in `warnings` only warn when they fail.
+
+    `asset_key` names the checked asset where one step materializes several (a multi-asset).
+    """
     return [
         dg.AssetCheckResult(
+            asset_key=asset_key,
             check_name=name,
             passed=verdict.passed,
             severity=dg.AssetCheckSeverity.WARN

@@ -271,15 +271,7 @@ def identity_graph(
         yield dg.MaterializeResult(asset_key=KEYS[table], metadata=metadata_by_table[table])
     for table, checks in CHECKS.items():
         table_verdicts = {name: verdicts[f"{table}.{name}"] for name in checks}
-        for check in check_results(table_verdicts, warnings=WARNINGS):
-            yield dg.AssetCheckResult(
-                asset_key=KEYS[table],
-                check_name=check.check_name,
-                passed=check.passed,
-                severity=check.severity,
-                description=check.description,
-                metadata=check.metadata,
-            )
+        yield from check_results(table_verdicts, warnings=WARNINGS, asset_key=KEYS[table])
 
 
 def _graph_stats(db: WarehouseSession, partition: date) -> dict:
