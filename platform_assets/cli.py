@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from platform_assets.settings import DEFAULT_START_DATE
 
@@ -125,6 +126,20 @@ def _run(arguments: argparse.Namespace) -> int:
     selection = dg.AssetSelection.from_string(arguments.select)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+
+    def materialize(keys: set[dg.AssetKey], day: date | None = None) -> Any:
+        return dg.materialize(
+            assets,
+            partition_key=day.isoformat() if day else None,
+            selection=dg.AssetSelection.keys(*keys),
+            resources=defs.resources,
+            instance=instance,
+            raise_on_error=False,
+            tags={"cdp/command": "run"},
+            # One line per day here; the full event log is in the Dagster UI.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
     graph = defs.resolve_asset_graph()
     selected = selection.resolve(graph)
@@ -135,11 +150,11 @@ def _run(arguments: argparse.Namespace) -> int:
     build = selected - unpartitioned - ingest
     failed_days: list[date] = []
     if ingest:
-        failed_days += _run_days(defs, assets, ingest, days, instance, arguments.verbose)
+        failed_days += _run_days(materialize, ingest, days, arguments.verbose)
     if unpartitioned:
-        failed_days += _run_once(defs, assets, unpartitioned, instance, arguments, days[-1])
+        failed_days += _run_once(materialize, unpartitioned, arguments.retrain, days[-1])
     if build:
-        failed_days += _run_days(defs, assets, build, days, instance, arguments.verbose)
+        failed_days += _run_days(materialize, build, days, arguments.verbose)
     if failed_days:
         unique = sorted(set(failed_days))
         print(f"{len(unique)} day(s) failed: {', '.join(map(str, unique))}")
@@ -147,26 +162,18 @@ def _run(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _run_once(defs, assets, keys, instance, arguments, last_day: date) -> list[date]:  # type: ignore[no-untyped-def]
-    import dagster as dg
-
+def _run_once(
+    materialize: Callable[..., Any], keys: set[Any], retrain: bool, last_day: date
+) -> list[date]:
     from platform_assets.identity.assets import MODEL_KEY
 
-    if MODEL_KEY in keys and not arguments.retrain and _model_exists():
+    if MODEL_KEY in keys and not retrain and _model_exists():
         keys = keys - {MODEL_KEY}
         print("identity model: already trained (pass --retrain to train it again)")
     if not keys:
         return []
     began = time.monotonic()
-    result = dg.materialize(
-        assets,
-        selection=dg.AssetSelection.keys(*keys),
-        resources=defs.resources,
-        instance=instance,
-        raise_on_error=False,
-        tags={"cdp/command": "run"},
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
+    result = materialize(keys)
     names = ", ".join(sorted(k.to_user_string() for k in keys))
     status = "ok" if result.success else "FAILED"
     print(f"[once] {names}: {status} in {time.monotonic() - began:.1f} s", flush=True)
@@ -180,16 +187,13 @@ def _model_exists() -> bool:
     warehouse = Warehouse()
     if not warehouse.path.exists():
         return False
-    found = warehouse.query(
-        "select count(*) as n from information_schema.tables"
-        " where table_schema = 'identity' and table_name = 'splink_models'"
-    )["n"][0]
-    return bool(found) and bool(
-        warehouse.query("select count(*) as n from identity.splink_models")["n"][0]
-    )
+    with warehouse.session() as db:
+        return db.table_exists("identity.splink_models") and bool(
+            db.query("select count(*) as n from identity.splink_models")["n"][0]
+        )
 
 
-def _print_step_failures(result) -> None:  # type: ignore[no-untyped-def]
+def _print_step_failures(result: Any) -> None:
     if result.success:
         return
     for event in result.all_events:
@@ -197,24 +201,14 @@ def _print_step_failures(result) -> None:  # type: ignore[no-untyped-def]
             print(f"    step {event.step_key}: {event.step_failure_data.error.message}")
 
 
-def _run_days(defs, assets, keys, days, instance, verbose: bool) -> list[date]:  # type: ignore[no-untyped-def]
-    import dagster as dg
-
+def _run_days(
+    materialize: Callable[..., Any], keys: set[Any], days: list[date], verbose: bool
+) -> list[date]:
     failed_days = []
     layers = "+".join(sorted({k.path[0] for k in keys}, key=_layer_order))
     for index, day in enumerate(days, start=1):
         began = time.monotonic()
-        result = dg.materialize(
-            assets,
-            partition_key=day.isoformat(),
-            selection=dg.AssetSelection.keys(*keys),
-            resources=defs.resources,
-            instance=instance,
-            raise_on_error=False,
-            tags={"cdp/command": "run"},
-            # One line per day here; the full event log is in the Dagster UI.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
+        result = materialize(keys, day)
         materialized = len(result.get_asset_materialization_events())
         failed_checks = [
             evaluation

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from resources.paths import resolve_path
+
 DEFAULT_ARTIFACT_DIR = "data/artifacts"
+DEFAULT_GROUND_TRUTH_DIR = "data/ground_truth"
 
 
 class ArtifactStore(dg.ConfigurableResource):
@@ -17,8 +19,7 @@ class ArtifactStore(dg.ConfigurableResource):
 
     @property
     def path(self) -> Path:
-        raw = self.root or os.environ.get("CDP_ARTIFACT_DIR") or DEFAULT_ARTIFACT_DIR
-        return Path(raw).expanduser().resolve()
+        return resolve_path(self.root, "CDP_ARTIFACT_DIR", DEFAULT_ARTIFACT_DIR)
 
     def write_text(self, relative_path: str, text: str) -> Path:
         """Write a file atomically (a reader never sees half a chart) and return its path."""
@@ -41,8 +42,7 @@ class GroundTruth(dg.ConfigurableResource):
 
     @property
     def path(self) -> Path:
-        raw = self.root or os.environ.get("CDP_GROUND_TRUTH_DIR") or "data/ground_truth"
-        return Path(raw).expanduser().resolve()
+        return resolve_path(self.root, "CDP_GROUND_TRUTH_DIR", DEFAULT_GROUND_TRUTH_DIR)
 
     @property
     def person_records(self) -> Path | None:

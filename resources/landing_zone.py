@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
+
+from resources.paths import resolve_path
 
 DEFAULT_LANDING_DIR = "data/landing"
 
@@ -28,8 +29,7 @@ class LandingZone(dg.ConfigurableResource):
 
     @property
     def path(self) -> Path:
-        raw = self.root or os.environ.get("CDP_LANDING_DIR") or DEFAULT_LANDING_DIR
-        return Path(raw).expanduser().resolve()
+        return resolve_path(self.root, "CDP_LANDING_DIR", DEFAULT_LANDING_DIR)
 
     def files(self, source: str, partition_date: str) -> list[LandingFile]:
         """The files of one source and day, in name order (the order rows are reconciled in).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ import duckdb
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from resources.paths import resolve_path
+
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
 
 
@@ -22,8 +23,7 @@ def resolve_duckdb_path(configured: str | None = None) -> Path:
 
     Absolute, because dbt runs from inside `dbt/` and must open the very same file.
     """
-    raw = configured or os.environ.get("CDP_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH
-    return Path(raw).expanduser().resolve()
+    return resolve_path(configured, "CDP_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)
 
 
 @dataclass(frozen=True)

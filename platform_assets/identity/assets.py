@@ -121,13 +121,10 @@ def splink_model(
 
 def latest_model(db: WarehouseSession) -> tuple[str, str, int, dict[str, float]]:
     """The most recently trained model: version, settings JSON, profiles, null rates."""
-    exists = db.query(
-        "select count(*) as n from information_schema.tables"
-        f" where table_schema = '{LAYER}' and table_name = 'splink_models'"
-    )["n"][0]
+    table = f"{LAYER}.splink_models"
     rows = (
-        db.query(f"select * from {LAYER}.splink_models order by trained_at desc limit 1")
-        if exists
+        db.query(f"select * from {table} order by trained_at desc limit 1")
+        if db.table_exists(table)
         else pl.DataFrame()
     )
     if rows.is_empty():
@@ -224,8 +221,8 @@ def identity_graph(
         result = resolve.resolve_partition(
             db.connection, partition, model_json, version, datetime.now(UTC)
         )
-        verdicts = _verdicts(db, ground_truth)
-        stats = _graph_stats(db, partition)
+        verdicts = _verdicts(db, ground_truth, partition)
+        stats = _graph_stats(db)
     context.log.info(
         "identity %s: %d new and %d changed records, %d comparisons",
         partition,
@@ -274,8 +271,7 @@ def identity_graph(
         yield from check_results(table_verdicts, warnings=WARNINGS, asset_key=KEYS[table])
 
 
-def _graph_stats(db: WarehouseSession, partition: date) -> dict:
-    del partition
+def _graph_stats(db: WarehouseSession) -> dict:
     row = db.query(
         f"""
         select
@@ -294,12 +290,27 @@ def _graph_stats(db: WarehouseSession, partition: date) -> dict:
     return row
 
 
-def _verdicts(db: WarehouseSession, ground_truth: GroundTruth) -> dict[str, Verdict]:
+# The column naming the partition that wrote a row, per table.
+WRITTEN_BY = {
+    "person_records": "valid_from",
+    "edges": "valid_from",
+    "customer_records": "valid_from",
+    "identity_events": "partition_date",
+    "golden_customers": "updated_partition",
+}
+
+
+def _verdicts(
+    db: WarehouseSession, ground_truth: GroundTruth, partition: date
+) -> dict[str, Verdict]:
     verdicts: dict[str, Verdict] = {}
     for table, schema_model in MODELS.items():
-        # Current rows are what later layers read; history was validated when it was written.
-        where = "" if table in ("identity_events", "golden_customers") else "where valid_to is null"
-        frame = db.query(f"select * from {LAYER}.{table} {where}")
+        # The rows this partition wrote: earlier rows were validated by the partition that
+        # wrote them, and re-reading a million current rows every day would cost more than
+        # the day's resolution itself.
+        frame = db.query(
+            f"select * from {LAYER}.{table} where {WRITTEN_BY[table]} = ?", [partition]
+        )
         verdicts[f"{table}.schema"] = schema_verdict(
             schema_model.to_schema(), frame, db.table_schema(f"{LAYER}.{table}")
         )

@@ -32,19 +32,6 @@ from platform_assets.identity import records, settings
 
 TWIN_SUFFIX = "#twin"
 TF_COLUMNS = ("first_name", "last_name", "full_name", "email", "postcode", "city")
-SPLINK_COLUMNS = (
-    "unique_id",
-    "first_name",
-    "last_name",
-    "full_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street_address",
-    "city",
-    "postcode",
-)
-
 # A day and month written the other way round: 1990-04-03 against 1990-03-04.
 _DOB_TRANSPOSED = (
     "substr(date_of_birth_l, 1, 4) = substr(date_of_birth_r, 1, 4) "
@@ -132,9 +119,8 @@ def splink_settings() -> SettingsCreator:
     )
 
 
-def profile_id(frame: pl.DataFrame) -> pl.Expr:
+def profile_id() -> pl.Expr:
     """A profile's id: a hash of its identifying fields, the same for identical records."""
-    del frame
     return (
         pl.concat_str(
             [pl.col(c).cast(pl.Utf8).fill_null("\x00") for c in settings.IDENTIFYING_FIELDS],

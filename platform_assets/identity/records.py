@@ -8,8 +8,6 @@ edges are derived from exact identifiers.
 
 from __future__ import annotations
 
-import hashlib
-
 import duckdb
 import polars as pl
 
@@ -19,20 +17,16 @@ PERSON_COLUMNS = (
     "record_key",
     "source",
     "source_record_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street_address",
-    "city",
-    "postcode",
-    "country",
+    *settings.GOLDEN_FIELDS,
     "observed_at",
 )
 
-_PERSON_FIELDS = """first_name, last_name, email, phone, date_of_birth, street_address, city,
-        postcode, country"""
+_PERSON_FIELDS = ", ".join(settings.GOLDEN_FIELDS)
+# What a record says about a person (not when it said it): a new version is written only when
+# this changes. JSON keeps a missing value apart from an empty one.
+_RECORD_HASH = "md5(to_json([{}]))".format(
+    ", ".join(f"{field}::varchar" for field in settings.GOLDEN_FIELDS)
+)
 
 # One statement, parameterized by the window ($after, $until]: `$after` null reads from the
 # first partition. Versioned sources keep their latest version in the window; web visitors and
@@ -106,7 +100,7 @@ unioned as (
     union all select * from visitors
     union all select * from users
 )
-select source || ':' || source_record_id as record_key, *
+select source || ':' || source_record_id as record_key, *, {_RECORD_HASH} as record_hash
 from unioned
 """
 
@@ -126,19 +120,6 @@ EDGE_SCHEMA = {
     "match_probability": pl.Float64,
     "match_weight": pl.Float64,
 }
-
-
-def record_hash(frame: pl.DataFrame) -> pl.Expr:
-    """A stable hash of what a record says about a person (not when it said it)."""
-    del frame
-    fields = [*settings.IDENTIFYING_FIELDS, "country"]
-    return pl.concat_str(
-        [pl.col(c).cast(pl.Utf8).fill_null("\x00") for c in fields], separator="\x1f"
-    ).map_batches(_sha, return_dtype=pl.Utf8)
-
-
-def _sha(values: pl.Series) -> pl.Series:
-    return pl.Series([hashlib.sha256(v.encode()).hexdigest()[:32] for v in values], dtype=pl.Utf8)
 
 
 def _is_junk_email(email: pl.Expr) -> pl.Expr:

@@ -19,6 +19,7 @@ import polars as pl
 
 from platform_assets.identity import graph, model, records, settings
 from platform_assets.identity.golden import GOLDEN_SQL
+from resources import WarehouseSession
 
 SCHEMA = "identity"
 
@@ -113,14 +114,13 @@ def _current(connection: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
 def _window_records(
     connection: duckdb.DuckDBPyConnection, after: date | None, until: date
 ) -> pl.DataFrame:
-    frame = connection.execute(records.RECORDS_SQL, {"after": after, "until": until}).pl()
-    return frame.with_columns(records.record_hash(frame).alias("record_hash"))
+    return connection.execute(records.RECORDS_SQL, {"after": after, "until": until}).pl()
 
 
 def _profiles(frame: pl.DataFrame) -> pl.DataFrame:
     """One row per distinct identifying profile, represented by its smallest record key."""
     return (
-        frame.with_columns(model.profile_id(frame).alias("profile"))
+        frame.with_columns(model.profile_id().alias("profile"))
         .sort("record_key")
         .group_by("profile", maintain_order=True)
         .agg(
@@ -223,11 +223,7 @@ def _login_edges(
 
 def _overrides(connection: duckdb.DuckDBPyConnection, until: date) -> pl.DataFrame:
     """The steward's latest decision on each pair, whichever way round it was written."""
-    exists = connection.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'cleaned' and table_name = 'identity_overrides'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not WarehouseSession(connection).table_exists("cleaned.identity_overrides"):
         return pl.DataFrame(
             schema={"left_record_key": pl.Utf8, "right_record_key": pl.Utf8, "rule": pl.Utf8}
         )
@@ -300,12 +296,11 @@ def _resolve(
     # 2. Which records need their edges recomputed: the changed ones, and those that shared
     # a profile with a changed record's old version (they were linked through it).
     # Only records Splink compares share profiles; an empty profile links nobody.
-    old_profiles = _profiles(
-        records.scrub_junk(previous_versions.select(records.PERSON_COLUMNS)).filter(
-            records.has_person_fields()
-        )
+    previous_scrubbed = records.scrub_junk(previous_versions.select(records.PERSON_COLUMNS))
+    old_profiles = previous_scrubbed.filter(records.has_person_fields()).select(
+        model.profile_id().alias("profile")
     )
-    sharing = scrubbed.with_columns(model.profile_id(scrubbed).alias("profile")).filter(
+    sharing = scrubbed.with_columns(model.profile_id().alias("profile")).filter(
         pl.col("profile").is_in(old_profiles["profile"].implode())
     )
     rescored_keys = pl.concat([changed["record_key"], sharing["record_key"]]).unique()
@@ -314,7 +309,7 @@ def _resolve(
     emails = pl.concat(
         [
             scrubbed.filter(pl.col("record_key").is_in(rescored_keys.implode()))["email"],
-            records.scrub_junk(previous_versions.select(records.PERSON_COLUMNS))["email"],
+            previous_scrubbed["email"],
         ]
     ).drop_nulls()
     email_group = scrubbed.filter(pl.col("email").is_in(emails.unique().implode()))

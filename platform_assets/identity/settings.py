@@ -75,17 +75,7 @@ SOURCE_TRUST = (
     "web_events",
     "email_events",
 )
-GOLDEN_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street_address",
-    "city",
-    "postcode",
-    "country",
-)
+GOLDEN_FIELDS = (*IDENTIFYING_FIELDS, "country")
 
 # Pairwise F1 of the current graph against the generator's ground truth must not fall below
 # this when ground truth is present.
