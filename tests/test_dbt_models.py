@@ -243,8 +243,9 @@ def test_sessions_split_after_more_than_30_minutes_of_inactivity(built_warehouse
         """select event_count, customer_id, is_anonymous from star.fct_web_sessions
         where visitor_id = 'a1' order by started_at""",
     )
-    # 10:00 and 10:30 (exactly 30 minutes) together; 11:01 after 31 minutes alone
-    assert sessions == [(2, "cus_000000000001", False), (1, "cus_000000000001", False)]
+    # 10:00 and 10:30 (exactly 30 minutes) together; 11:01 after 31 minutes alone. The second
+    # session is stitched through the device but anonymous: nobody logged in during it
+    assert sessions == [(2, "cus_000000000001", False), (1, "cus_000000000001", True)]
 
 
 def test_session_across_midnight_keeps_one_id_when_built_partition_by_partition(
@@ -264,12 +265,21 @@ def test_session_across_midnight_keeps_one_id_when_built_partition_by_partition(
     assert sessions == [(2, "2026-11-01 23:50:00+00", "2026-11-01")]
 
 
-def test_anonymous_sessions_are_kept_without_a_customer(built_warehouse: Path) -> None:
+def test_is_anonymous_follows_the_sessions_own_events_not_the_identity_graph(
+    built_warehouse: Path,
+) -> None:
     rows = query(
         built_warehouse,
-        "select customer_id, is_anonymous from star.fct_web_sessions where visitor_id = 'c3'",
+        """select visitor_id, customer_id, is_anonymous from star.fct_web_sessions
+        where visitor_id in ('b2', 'c3') order by visitor_id""",
     )
-    assert rows == [(None, True)]
+    assert rows == [
+        # identity knows the device, but the visitor never logged in nor gave an email
+        ("b2", "cus_000000000002", True),
+        # an email typed into a form nobody has matched yet: kept without a customer, and
+        # not anonymous
+        ("c3", None, False),
+    ]
 
 
 def test_marts_carry_salted_email_hashes_never_raw_addresses(built_warehouse: Path) -> None:
@@ -387,6 +397,69 @@ def test_rerunning_a_partition_replaces_it_and_picks_up_late_data(
             " from star.fct_orders where order_id = 'SO-2'",
         ) == [("refunded", False, 0.0, "2026-11-03")]
     assert fact_keys(warehouse_copy) == after
+
+
+def web_event(event_id: str, at: str, anonymous_id: str, event_type: str, day: str) -> list[Any]:
+    """A cleaned web event row for `land`: no user, email, sku or campaign."""
+    values = [event_id, at, anonymous_id, None, None, event_type, None, None]
+    return [*values, 1, 10, None, None, "mobile", day]
+
+
+def test_a_late_event_merging_two_sessions_leaves_no_orphan_session(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    # 10:45 closes the 31-minute gap between visitor a1's 10:30 and 11:01 events
+    with duckdb.connect(str(warehouse_copy)) as db:
+        land(db, "web_events", web_event("w8", "2026-11-02 10:45:00", "a1", "page_view",
+                                         "2026-11-02"), 98)  # fmt: skip
+    window = partition_vars("2026-11-02", now=_aware("2026-11-20 00:00:00"))
+    assert_ok(run_dbt(dbt_project, warehouse_copy, "run", "-s", "path:models/marts",
+                      dbt_vars=window))  # fmt: skip
+    assert query(
+        warehouse_copy,
+        "select event_count, is_anonymous from star.fct_web_sessions where visitor_id = 'a1'",
+    ) == [(4, False)]
+    orphans = query(
+        warehouse_copy,
+        """select count(*) from star.fct_web_sessions
+        anti join star.fct_web_events using (session_id)""",
+    )
+    assert orphans == [(0,)]
+    assert query(
+        warehouse_copy,
+        """select count(*) from star.fct_cart_events
+        anti join star.fct_web_sessions using (session_id)""",
+    ) == [(0,)]
+
+
+def test_a_repeat_delivered_on_a_later_day_keeps_the_first_delivery(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    before = fact_keys(warehouse_copy)
+    # the email and web events of 2026-11-01 delivered again on 2026-11-03, beyond the
+    # one-day session lookback
+    with duckdb.connect(str(warehouse_copy)) as db:
+        land(db, "email_events", ["m1", "2026-11-01 08:00:00", "ann@example.com", "cmp-1",
+                                  "sent", None, "2026-11-03"], 0)  # fmt: skip
+        land(db, "web_events", web_event("w4", "2026-11-01 23:50:00", "b2", "page_view",
+                                         "2026-11-03"), 0)  # fmt: skip
+    window = partition_vars("2026-11-03", now=_aware("2026-11-20 00:00:00"))
+    assert_ok(run_dbt(dbt_project, warehouse_copy, "run", "-s", "path:models/marts",
+                      dbt_vars=window))  # fmt: skip
+    assert query(
+        warehouse_copy,
+        """select event_id, partition_date::varchar from star.fct_email_events
+        where event_id = 'm1'
+        union all
+        select event_id, partition_date::varchar from star.fct_web_events
+        where event_id = 'w4'
+        order by event_id""",
+    ) == [("m1", "2026-11-01"), ("w4", "2026-11-01")]
+    assert query(
+        warehouse_copy,
+        "select partition_date::varchar from star.fct_web_sessions where visitor_id = 'b2'",
+    ) == [("2026-11-01",)]
+    assert fact_keys(warehouse_copy) == before
 
 
 def test_facts_follow_an_identity_merge_on_the_next_run(

@@ -1,5 +1,5 @@
-{#- An amount in the reporting currency (var `reporting_currency`) at the rates in var
-    `exchange_rates_to_reporting`; an unknown currency gives NULL rather than a wrong number. -#}
+{#- An amount in the reporting currency (EUR) at the rates in var `exchange_rates_to_reporting`;
+    an unknown currency gives NULL rather than a wrong number. -#}
 {% macro to_reporting_currency(amount, currency) -%}
     case upper({{ currency }})
     {%- for code, rate in var('exchange_rates_to_reporting').items() %}

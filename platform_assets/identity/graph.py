@@ -142,11 +142,13 @@ def cluster(
     flagged = suspicious_clusters(assignment, attributes)
     if flagged.height:
         # In a suspicious cluster only near-certain Splink edges are trusted.
-        members = assignment.filter(pl.col("component").is_in(flagged["component"].implode()))
+        suspicious = assignment.filter(pl.col("component").is_in(flagged["component"].implode()))[
+            "record_key"
+        ]
         weak = (
             (pl.col("edge_type") == "splink")
             & (pl.col("match_probability") < settings.STRICT_THRESHOLD)
-            & pl.col("left_record_key").is_in(members["record_key"].implode())
+            & pl.col("left_record_key").is_in(suspicious.implode())
         )
         cut += trusted.filter(weak).height
         trusted = trusted.filter(~weak)

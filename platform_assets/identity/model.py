@@ -26,6 +26,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import ColumnExpression, DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
+from splink.blocking_rule_library import CustomRule
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from platform_assets.identity import records, settings
@@ -103,15 +104,19 @@ def splink_settings() -> SettingsCreator:
             block_on("email"),
             block_on("phone"),
             block_on("first_name", "last_name"),
-            "l.first_name = r.last_name and l.last_name = r.first_name",
-            "l.date_of_birth = r.date_of_birth and substr(l.first_name, 1, 1) "
-            "= substr(r.first_name, 1, 1)",
-            "l.date_of_birth = r.date_of_birth and substr(l.last_name, 1, 1) "
-            "= substr(r.last_name, 1, 1)",
+            CustomRule("l.first_name = r.last_name and l.last_name = r.first_name"),
+            CustomRule(
+                "l.date_of_birth = r.date_of_birth"
+                " and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1)"
+            ),
+            CustomRule(
+                "l.date_of_birth = r.date_of_birth"
+                " and substr(l.last_name, 1, 1) = substr(r.last_name, 1, 1)"
+            ),
             block_on("postcode", "last_name"),
             block_on("postcode", "first_name"),
             block_on("city", "last_name"),
-            "l.postcode = r.postcode and l.date_of_birth = r.date_of_birth",
+            CustomRule("l.postcode = r.postcode and l.date_of_birth = r.date_of_birth"),
             block_on("street_address", "city"),
         ],
         retain_intermediate_calculation_columns=False,

@@ -113,13 +113,15 @@ where ($after is null or _partition_date > $after) and _partition_date <= $until
     and anonymous_id is not null and user_id is not null
 """
 
-EDGE_SCHEMA = {
-    "left_record_key": pl.Utf8,
-    "right_record_key": pl.Utf8,
-    "edge_type": pl.Utf8,
-    "match_probability": pl.Float64,
-    "match_weight": pl.Float64,
-}
+EDGE_SCHEMA = pl.Schema(
+    {
+        "left_record_key": pl.Utf8,
+        "right_record_key": pl.Utf8,
+        "edge_type": pl.Utf8,
+        "match_probability": pl.Float64,
+        "match_weight": pl.Float64,
+    }
+)
 
 
 def _is_junk_email(email: pl.Expr) -> pl.Expr:

@@ -48,7 +48,7 @@ class Edges(pa.DataFrameModel):
     valid_to: pl.Date = pa.Field(nullable=True)
 
     @pa.dataframe_check
-    def ordered_pair(cls, data: pa.PolarsData) -> pl.LazyFrame:  # noqa: N805
+    def ordered_pair(cls, data: pa.PolarsData) -> pl.LazyFrame:  # type: ignore[misc]  # noqa: N805
         return data.lazyframe.select(pl.col("left_record_key") < pl.col("right_record_key"))
 
 

@@ -1,7 +1,7 @@
 """The dbt project as one partitioned multi-asset: staging, intermediate, star and segments."""
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from platform_assets.partitions import daily_partitions
 from platform_assets.settings import WAREHOUSE_WRITER_POOL
-from platform_assets.transform.project import as_of_date, manifest_path, partition_vars
+from platform_assets.transform.project import partition_vars
 from platform_assets.transform.translator import CdpDbtTranslator
 from resources import Warehouse, WarehouseSession
 from resources.warehouse import resolve_duckdb_path
@@ -67,9 +67,13 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         # than by dagster-dbt's fetch_row_counts.
         events = list(invocation.stream())
         nodes = invocation.manifest["nodes"]
+        # Facts land the partition's day and segments are stored under it (as_of_date).
+        day = date.fromisoformat(context.partition_key)
+        built = [_node(nodes, event) for event in events if isinstance(event, dg.Output)]
         with warehouse.session() as db:
+            counts = _row_counts(db, built, day)
             for event in events:
-                yield _with_table_metadata(context, event, db, nodes, as_of_date(dbt_vars))
+                yield _with_table_metadata(context, event, db, nodes, counts, day)
         error = invocation.get_error()
         if error is not None:
             raise error
@@ -77,21 +81,22 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     return dbt_models
 
 
+def _node(nodes: Mapping[str, Any], output: dg.Output) -> Mapping[str, Any]:
+    return nodes[str(output.metadata["unique_id"].value)]
+
+
 def _with_table_metadata(
     context: dg.AssetExecutionContext,
     event: DbtEvent,
     db: WarehouseSession,
     nodes: Mapping[str, Any],
+    counts: Mapping[str, dict[str, Any]],
     day: date,
 ) -> DbtEvent:
     """Row counts on every table the run built; segment sizes and changes on the segments."""
     if not isinstance(event, dg.Output):
         return event
-    node = nodes[str(event.metadata["unique_id"].value)]
-    metadata: dict[str, Any] = {}
-    if node["config"]["materialized"] != "view":
-        # Views are not counted: counting one re-runs its whole query.
-        metadata.update(_row_counts(db, node, day))
+    metadata: dict[str, Any] = dict(counts.get(_node(nodes, event)["unique_id"], {}))
     key = context.asset_key_for_output(event.output_name)
     if key == SEGMENT_MEMBERSHIP:
         metadata.update(segment_size_metadata(db, day))
@@ -100,24 +105,47 @@ def _with_table_metadata(
     return event.with_metadata({**event.metadata, **metadata})
 
 
-def _row_counts(db: WarehouseSession, node: Mapping[str, Any], day: date) -> dict[str, Any]:
-    """An incremental model's rows of the partition (facts by landing day, segments by
-    as_of_date) and of the whole table; a table's rows."""
-    relation = node["relation_name"]
-    counts: dict[str, Any] = {"dagster/table_name": relation.replace('"', "")}
-    table_rows = int(db.query(f"select count(*) as n from {relation}")["n"][0])
-    partition_column = next(
+def _partition_column(node: Mapping[str, Any]) -> str | None:
+    """The column an incremental model's partition is kept in: facts by landing day
+    (partition_date), segments by as_of_date; a table has none."""
+    if node["config"]["materialized"] != "incremental":
+        return None
+    return next(
         (name for name in ("as_of_date", "partition_date") if name in node["columns"]), None
     )
-    if partition_column is None or node["config"]["materialized"] != "incremental":
-        counts["dagster/row_count"] = table_rows
-        return counts
-    counts["table_row_count"] = table_rows
-    counts["dagster/row_count"] = int(
-        db.query(f"select count(*) as n from {relation} where {partition_column} = ?", [day])["n"][
-            0
-        ]
-    )
+
+
+def _row_counts(
+    db: WarehouseSession, built: Sequence[Mapping[str, Any]], day: date
+) -> dict[str, dict[str, Any]]:
+    """Per unique_id, in one query: an incremental model's rows of the partition and of the
+    whole table; a table's rows. Views are not counted: counting one re-runs its whole query."""
+    tables = [node for node in built if node["config"]["materialized"] != "view"]
+    if not tables:
+        return {}
+    selects: list[str] = []
+    parameters: list[Any] = []
+    for node in tables:
+        column = _partition_column(node)
+        partition_rows = f"count(*) filter (where {column} = ?)" if column else "null"
+        selects.append(
+            f"select cast(? as varchar) as unique_id, count(*) as table_rows,"
+            f" cast({partition_rows} as bigint) as partition_rows from {node['relation_name']}"
+        )
+        parameters += [node["unique_id"], day] if column else [node["unique_id"]]
+    rows = db.query("\nunion all\n".join(selects), parameters).to_dicts()
+    relations = {node["unique_id"]: node["relation_name"] for node in tables}
+    counts: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        metadata: dict[str, Any] = {
+            "dagster/table_name": relations[row["unique_id"]].replace('"', "")
+        }
+        if row["partition_rows"] is None:
+            metadata["dagster/row_count"] = int(row["table_rows"])
+        else:
+            metadata["table_row_count"] = int(row["table_rows"])
+            metadata["dagster/row_count"] = int(row["partition_rows"])
+        counts[row["unique_id"]] = metadata
     return counts
 
 
@@ -177,6 +205,3 @@ def segment_change_metadata(db: WarehouseSession, day: date) -> dict[str, Any]:
     for row in rows:
         changes.setdefault(row["segment"], {})[row["event_type"]] = row["customers"]
     return {"as_of_date": day.isoformat(), "changes": dg.MetadataValue.json(changes)}
-
-
-dbt_assets_def = build_dbt_assets(manifest_path())

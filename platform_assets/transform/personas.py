@@ -113,11 +113,11 @@ def assign_personas(
     centroids = _describe_centroids(
         clustered, feature_names, as_of_date, best_k, silhouette_by_k, names
     )
-    names = centroids.select("cluster", "persona", "persona_description")
+    labels_of_cluster = centroids.select("cluster", "persona", "persona_description")
     z_columns = [f"{name}_z" for name in feature_names]
     centre_z = centroids.select("cluster", *[pl.col(c).alias(f"centre_{c}") for c in z_columns])
     members = (
-        clustered.join(names, on="cluster")
+        clustered.join(labels_of_cluster, on="cluster")
         .join(centre_z, on="cluster")
         .with_columns(
             as_of_date=pl.lit(as_of_date),

@@ -57,9 +57,3 @@ def partition_vars(partition_key: str, now: datetime) -> dict[str, Any]:
         "max_date": (day + timedelta(days=1)).isoformat(),
         "as_of": as_of.isoformat(sep=" "),
     }
-
-
-def as_of_date(dbt_vars: dict[str, Any]) -> date:
-    """The as_of_date segments are stored under: the day the as-of moment ends."""
-    as_of = datetime.fromisoformat(dbt_vars["as_of"])
-    return (as_of - timedelta(microseconds=1)).date()

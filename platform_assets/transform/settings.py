@@ -16,9 +16,6 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 # run dbt.
 DBT_MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 
-# The dbt folders, each one layer: DuckDB schema = Dagster group = asset key prefix.
-DBT_LAYERS = ("staging", "intermediate", "star", "segments")
-
 # Each layer follows the one before it by an hour or so of processing.
 FRESHNESS = {
     "staging": dg.FreshnessPolicy.time_window(

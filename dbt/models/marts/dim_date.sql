@@ -1,11 +1,11 @@
 with
 
 days as (
-    -- wide enough for a year of order history before the first partition and a year ahead
+    -- vars dim_date_start (inclusive) and dim_date_end (exclusive), dbt_project.yml
     select cast(day as date) as date_key
     from range(
-        date '{{ var("dim_date_start", "2020-01-01") }}',
-        date '{{ var("dim_date_end", "2031-01-01") }}',
+        date '{{ var("dim_date_start") }}',
+        date '{{ var("dim_date_end") }}',
         interval 1 day
     ) as days (day)
 ),

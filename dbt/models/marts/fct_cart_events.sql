@@ -1,30 +1,11 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='event_id',
-        on_schema_change='fail',
-        post_hook="
-            update {{ this }} as cart_events
-            set customer_id = stitched.customer_id
-            from (
-                select
-                    web_events.event_id,
-                    coalesce(web_events.customer_id, sessions.customer_id) as customer_id
-                from {{ ref('fct_web_events') }} as web_events
-                left join {{ ref('fct_web_sessions') }} as sessions using (session_id)
-            ) as stitched
-            where cart_events.event_id = stitched.event_id
-                and cart_events.customer_id is distinct from stitched.customer_id
-        ",
-    )
-}}
+{#- A plain table, like fct_web_sessions: rebuilt on every run, so an anonymous cart action
+    always carries its session's current customer. -#}
 
 with
 
 web_events as (
     select * from {{ ref('fct_web_events') }}
-    where {{ partition_window_filter('partition_date') }}
+    where event_type in ('add_to_cart', 'remove_from_cart', 'checkout_started')
 ),
 
 sessions as (
@@ -48,7 +29,6 @@ final as (
         web_events.partition_date
     from web_events
     left join sessions using (session_id)
-    where web_events.event_type in ('add_to_cart', 'remove_from_cart', 'checkout_started')
 )
 
 select * from final

@@ -23,14 +23,31 @@ customer_records as (
     where record_source = 'web_events'
 ),
 
+first_delivery_days as (
+    -- the landing day each event read here was first delivered on, across every day
+    select event_id, min(partition_date) as first_partition_date
+    from {{ ref('stg_cleaned__web_events') }}
+    semi join web_events using (event_id)
+    group by event_id
+),
+
 first_deliveries as (
-    -- an event delivered again on a later day is the same event: the first delivery counts
+    -- an event delivered again on a later day is the same event: the first delivery counts,
+    -- and a repeat whose first delivery came before this read is left as that day wrote it
     select
-        *,
-        coalesce(anonymous_id, 'user:' || user_id, 'event:' || event_id) as visitor_id
+        web_events.*,
+        coalesce(
+            web_events.anonymous_id,
+            'user:' || web_events.user_id,
+            'event:' || web_events.event_id
+        ) as visitor_id
     from web_events
+    inner join first_delivery_days
+        on web_events.event_id = first_delivery_days.event_id
+        and web_events.partition_date = first_delivery_days.first_partition_date
     qualify row_number() over (
-        partition by event_id order by partition_date, source_file, source_row_number
+        partition by web_events.event_id
+        order by web_events.partition_date, web_events.source_file, web_events.source_row_number
     ) = 1
 ),
 

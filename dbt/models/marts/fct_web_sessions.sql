@@ -1,41 +1,11 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='session_id',
-        on_schema_change='fail',
-        post_hook="
-            update {{ this }} as sessions
-            set customer_id = stitched.customer_id
-            from (
-                select session_id, arg_max(customer_id, occurred_at) as customer_id
-                from {{ ref('fct_web_events') }}
-                where customer_id is not null
-                group by session_id
-            ) as stitched
-            where sessions.session_id = stitched.session_id
-                and sessions.customer_id is distinct from stitched.customer_id
-        ",
-    )
-}}
+{#- A plain table, rebuilt from fct_web_events on every run: a late event can merge two
+    sessions (or identity re-point their events), and a rebuild leaves no session behind that
+    no event belongs to any more. -#}
 
 with
 
 web_events as (
     select * from {{ ref('fct_web_events') }}
-),
-
-sessions_in_window as (
-    select distinct session_id
-    from web_events
-    where {{ partition_window_filter('partition_date') }}
-),
-
-events_of_sessions as (
-    -- all events of a touched session: one that crossed midnight is rebuilt whole
-    select web_events.*
-    from web_events
-    semi join sessions_in_window using (session_id)
 ),
 
 final as (
@@ -44,7 +14,9 @@ final as (
         any_value(visitor_id) as visitor_id,
         -- one identified event stitches the whole session (the latest wins)
         arg_max(customer_id, occurred_at) filter (where customer_id is not null) as customer_id,
-        count(customer_id) = 0 as is_anonymous,
+        -- the visitor never logged in nor gave an email during the session, whatever identity
+        -- knows about the device
+        bool_and(user_id is null and email_hash is null) as is_anonymous,
         min(occurred_at) as started_at,
         max(occurred_at) as ended_at,
         cast(timezone('UTC', min(occurred_at)) as date) as session_date_key,
@@ -61,7 +33,7 @@ final as (
         arg_min(utm_campaign, occurred_at) as utm_campaign,
         arg_min(device_type, occurred_at) as device_type,
         min(partition_date) as partition_date
-    from events_of_sessions
+    from web_events
     group by session_id
 )
 

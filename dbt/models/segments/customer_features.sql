@@ -159,7 +159,11 @@ ticket_stats as (
 ),
 
 product_view_counts as (
-    select web_events.stitched_customer_id as customer_id, web_events.sku, count(*) as views
+    select
+        web_events.stitched_customer_id as customer_id,
+        web_events.sku,
+        count(*) as views,
+        max(web_events.occurred_at) as last_viewed_at
     from web_events, as_of
     where web_events.event_type = 'product_view'
         and web_events.occurred_at >= as_of.as_of_at - interval 7 day
@@ -174,11 +178,7 @@ web_stats as (
         max(web_events.occurred_at) as last_web_event_at,
         count(distinct web_events.session_id)
             filter (where web_events.occurred_at >= as_of.as_of_at - interval 30 day)
-            as web_sessions_30d,
-        count(*) filter (
-            where web_events.event_type = 'product_view'
-                and web_events.occurred_at >= as_of.as_of_at - interval 7 day
-        ) as product_views_7d
+            as web_sessions_30d
     from web_events, as_of
     where web_events.stitched_customer_id is not null
     group by web_events.stitched_customer_id
@@ -187,8 +187,10 @@ web_stats as (
 most_viewed_products as (
     select
         customer_id,
+        sum(views) as product_views_7d,
         max(views) as most_views_of_one_product_7d,
-        arg_max(sku, views) as most_viewed_sku_7d
+        -- a tie goes to the product viewed most recently, then to the highest sku
+        arg_max(sku, (views, last_viewed_at, sku)) as most_viewed_sku_7d
     from product_view_counts
     group by customer_id
 ),
@@ -239,7 +241,7 @@ joined as (
         ticket_stats.last_ticket_opened_at,
         web_stats.last_web_event_at,
         coalesce(web_stats.web_sessions_30d, 0) as web_sessions_30d,
-        coalesce(web_stats.product_views_7d, 0) as product_views_7d,
+        coalesce(most_viewed_products.product_views_7d, 0) as product_views_7d,
         coalesce(most_viewed_products.most_views_of_one_product_7d, 0)
             as most_views_of_one_product_7d,
         most_viewed_products.most_viewed_sku_7d,

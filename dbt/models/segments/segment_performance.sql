@@ -28,11 +28,10 @@ sends as (
 sends_with_evaluation as (
     -- a send counts for the segments the customer was in at the latest evaluation before the
     -- send's day, so the campaign's own effect never decides its audience
-    select sends.*, max(evaluations.as_of_date) as as_of_date
+    select sends.*, evaluations.as_of_date
     from sends
-    inner join evaluations
-        on evaluations.as_of_date < cast(timezone('UTC', sends.sent_at) as date)
-    group by all
+    asof inner join evaluations
+        on cast(timezone('UTC', sends.sent_at) as date) > evaluations.as_of_date
 ),
 
 sends_by_segment as (
