@@ -49,8 +49,13 @@ class Warehouse(dg.ConfigurableResource):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # DuckDBResource retries while another process holds the file lock.
         with DuckDBResource(database=str(self.path)).get_connection() as connection:
-            connection.execute("set TimeZone = 'UTC'")
-            yield connection
+            # DuckDBResource closes its connection only when the body succeeds; an error
+            # would leave the file locked for the rest of the process.
+            try:
+                connection.execute("set TimeZone = 'UTC'")
+                yield connection
+            finally:
+                connection.close()
 
     @contextmanager
     def session(self) -> Iterator[WarehouseSession]:
