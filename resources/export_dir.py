@@ -33,11 +33,12 @@ class ExportDirectory(dg.ConfigurableResource):
     def path(self) -> Path:
         return resolve_export_dir(self.root)
 
-    def day_folder(self, day: str) -> Path:
-        return self.path / date.fromisoformat(day).isoformat()
+    def day_folder(self, day: date) -> Path:
+        return self.path / day.isoformat()
 
-    def write_day(self, day: str, files: Mapping[str, pl.DataFrame]) -> list[Path]:
-        """Replace every file of the day with these, one `<name>.csv` per frame.
+    def write_day(self, day: date, files: Mapping[str, pl.DataFrame]) -> list[Path]:
+        """Replace every file of the day with these, one `<name>.csv` per frame; returns their
+        paths, sorted.
 
         The files are written to a hidden folder first and swapped in, so readers see the old
         day or the new day, and a file of an audience that no longer exists does not linger.
@@ -60,17 +61,17 @@ class ExportDirectory(dg.ConfigurableResource):
             folder.rename(retired)
         staging.rename(folder)
         shutil.rmtree(retired, ignore_errors=True)
-        return self.day_files(day)
+        return sorted(folder / f"{name}.csv" for name in files)
 
-    def remove_day(self, day: str) -> None:
+    def remove_day(self, day: date) -> None:
         shutil.rmtree(self.day_folder(day), ignore_errors=True)
 
-    def day_files(self, day: str) -> list[Path]:
+    def day_files(self, day: date) -> list[Path]:
         folder = self.day_folder(day)
         if not folder.is_dir():
             return []
         return sorted(folder.glob("*.csv"))
 
-    def read_day(self, day: str) -> dict[str, pl.DataFrame]:
+    def read_day(self, day: date) -> dict[str, pl.DataFrame]:
         """Every file of the day by name, all values as text, as an email platform reads them."""
         return {path.stem: pl.read_csv(path, infer_schema=False) for path in self.day_files(day)}

@@ -13,14 +13,17 @@ import duckdb
 import polars as pl
 import pytest
 
+from platform_assets import settings as platform_settings
 from platform_assets.exports import assets as export_assets_module
 from platform_assets.exports import build as build_module
 from platform_assets.exports import export_assets
+from platform_assets.exports import settings as export_settings
 from platform_assets.exports.build import FILE_COLUMNS, end_of_day
 from platform_assets.exports.consent import address_states, member_exclusions
 from platform_assets.exports.recommendations import recommend_products
 from platform_assets.exports.schemas import COLUMNS
 from platform_assets.exports.verification import size_changes
+from platform_assets.partitions import daily_partitions
 from resources import Warehouse
 from resources.export_dir import ExportDirectory
 
@@ -310,13 +313,33 @@ def test_documented_file_columns_match_the_code() -> None:
     assert re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE) == FILE_COLUMNS
 
 
+def test_documented_thresholds_are_the_current_settings() -> None:
+    text = (DOCS / "exports.md").read_text()
+    # "`SIZE_CHANGE_MAX_RATIO` (75 %)": a ratio documented as a percentage, a count as is.
+    documented = {
+        name: float(number) / 100 if percent else float(number)
+        for name, number, percent in re.findall(r"`([A-Z][A-Z_]+)` \((\d+(?:\.\d+)?)( %)?\)", text)
+    }
+    settings = {
+        "SIZE_CHANGE_MAX_RATIO": export_settings.SIZE_CHANGE_MAX_RATIO,
+        "SIZE_CHANGE_MIN_PEOPLE": export_settings.SIZE_CHANGE_MIN_PEOPLE,
+        "SIZE_GUARD_BASELINE_DAYS": export_settings.SIZE_GUARD_BASELINE_DAYS,
+        "SIZE_GUARD_MIN_HISTORY": export_settings.SIZE_GUARD_MIN_HISTORY,
+        "VOLUME_LOW_RATIO": platform_settings.VOLUME_LOW_RATIO,
+        "VOLUME_HIGH_RATIO": platform_settings.VOLUME_HIGH_RATIO,
+        "VOLUME_TRAILING_PARTITIONS": platform_settings.VOLUME_TRAILING_PARTITIONS,
+    }
+    assert documented == pytest.approx(settings)
+
+
 # The assets on a real DuckDB file ----------------------------------------------------------
 
 SEGMENT = "campers"
 PEOPLE_IN_SEGMENT = 80
 WITHDRAWN = "cus_000000000007"  # granted long ago, withdrew yesterday
 PARTITION = DAY.isoformat()
-PREVIOUS_PARTITION = (DAY - timedelta(days=1)).isoformat()
+PREVIOUS_DAY = DAY - timedelta(days=1)
+PREVIOUS_PARTITION = PREVIOUS_DAY.isoformat()
 
 
 def _customer_id(index: int) -> str:
@@ -349,7 +372,8 @@ def _members(day: date, indexes: range) -> pl.DataFrame:
 
 @pytest.fixture
 def world(tmp_path: Path) -> dict[str, Any]:
-    """Thirty consenting campers on two days; person 7 withdrew the day before DAY."""
+    """PEOPLE_IN_SEGMENT consenting campers on two days; person 7 withdrew the day before
+    DAY."""
     database = tmp_path / "warehouse.duckdb"
     people = range(1, PEOPLE_IN_SEGMENT + 1)
     timestamp = pl.Datetime("us", "UTC")
@@ -478,7 +502,7 @@ def test_person_who_withdrew_is_in_no_export_table_or_file(world: dict[str, Any]
         }
         assert len(customers) == PEOPLE_IN_SEGMENT - 1
         assert WITHDRAWN not in customers
-    csv = world["export_directory"].read_day(PARTITION)[SEGMENT]
+    csv = world["export_directory"].read_day(DAY)[SEGMENT]
     assert csv.columns == FILE_COLUMNS
     assert csv.height == PEOPLE_IN_SEGMENT - 1
     assert _email(7) not in csv["email"].to_list()
@@ -528,9 +552,9 @@ def test_rerunning_a_day_replaces_its_rows_and_files_without_duplicates(
         assert _query(world, f"select count(*) from exports.{table}") == [
             (1 if table == "audiences" else PEOPLE_IN_SEGMENT - 1,)
         ]
-    files = world["export_directory"].day_files(PARTITION)
+    files = world["export_directory"].day_files(DAY)
     assert [path.name for path in files] == [f"{SEGMENT}.csv"]
-    assert world["export_directory"].read_day(PARTITION)[SEGMENT].height == PEOPLE_IN_SEGMENT - 1
+    assert world["export_directory"].read_day(DAY)[SEGMENT].height == PEOPLE_IN_SEGMENT - 1
 
 
 def test_consent_check_fails_and_blocks_the_files_when_an_exception_slips_through(
@@ -552,45 +576,100 @@ def test_consent_check_fails_and_blocks_the_files_when_an_exception_slips_throug
     assert evaluation.metadata["example_customer_ids"].value == [WITHDRAWN]
     materialized = {event.asset_key for event in result.get_asset_materialization_events()}
     assert dg.AssetKey(["exports", "audience_files"]) not in materialized
-    assert world["export_directory"].day_files(PARTITION) == []
+    assert world["export_directory"].day_files(DAY) == []
+
+
+def test_consent_violation_leaves_the_days_export_tables_as_they_were(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def export_tables(day_filter: str) -> dict[str, list[tuple[Any, ...]]]:
+        return {
+            table: _query(world, f"select * from exports.{table} where {day_filter} order by all")
+            for table in COLUMNS
+        }
+
+    assert _materialize(world).success
+    before = export_tables(f"as_of_date = '{PARTITION}'")
+    assert len(before["people"]) == PEOPLE_IN_SEGMENT - 1
+
+    def everyone_exportable(members: pl.DataFrame, address_state: pl.DataFrame) -> pl.DataFrame:
+        return members.select(
+            "customer_id", "email", pl.lit(None, dtype=pl.String).alias("exclusion_reason")
+        )
+
+    monkeypatch.setattr(build_module, "member_exclusions", everyone_exportable)
+    rerun = _materialize(world)
+    assert not rerun.success
+    assert _checks(rerun)[("exports/people", "consent_safe")] is False
+    assert export_tables(f"as_of_date = '{PARTITION}'") == before
+    # A day never exported before gets no rows at all.
+    assert not _materialize(world, PREVIOUS_PARTITION).success
+    assert export_tables(f"as_of_date = '{PREVIOUS_PARTITION}'") == dict.fromkeys(COLUMNS, [])
 
 
 def test_file_with_an_address_that_may_not_be_emailed_fails_and_is_deleted(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_files = export_assets_module.build_audience_files
+    real_files = export_assets_module.files_by_audience
 
     def files_with_the_withdrawn_person(*tables: pl.DataFrame) -> dict[str, pl.DataFrame]:
         files = real_files(*tables)
         intruder = files[SEGMENT].head(1).with_columns(email=pl.lit(_email(7)))
         return {SEGMENT: pl.concat([files[SEGMENT], intruder])}
 
-    monkeypatch.setattr(
-        export_assets_module, "build_audience_files", files_with_the_withdrawn_person
-    )
+    monkeypatch.setattr(export_assets_module, "files_by_audience", files_with_the_withdrawn_person)
     result = _materialize(world)
     checks = _checks(result)
     assert checks[("exports/people", "consent_safe")] is True
     assert checks[("exports/audience_files", "consent_safe")] is False
-    assert world["export_directory"].day_files(PARTITION) == []
+    assert world["export_directory"].day_files(DAY) == []
 
 
-def test_size_jump_fails_the_guard_and_writes_no_file(world: dict[str, Any]) -> None:
-    assert _materialize(world, PREVIOUS_PARTITION).success
-    # Only five campers are left on DAY: a drop of over 70 people, over 90 %.
+def test_segment_name_that_is_no_file_name_fails_the_schema_check_and_writes_no_file(
+    world: dict[str, Any],
+) -> None:
+    bad_name = _members(DAY, range(1, 4)).with_columns(segment=pl.lit("../campers"))
+    _write_tables(world["database"], {"segments.segment_membership": bad_name})
+    result = _materialize(world)
+    assert not result.success
+    assert _checks(result)[("exports/audiences", "schema")] is False
+    assert world["export_directory"].day_files(DAY) == []
+
+
+def _drop_to_five_campers_after(world: dict[str, Any], days_of_history: int) -> date:
+    """Export the full segment on the first days of the range, then leave five campers on the
+    day after them, which is returned."""
+    first = date.fromisoformat(daily_partitions.get_first_partition_key())
+    history = [first + timedelta(days=n) for n in range(days_of_history)]
+    target = first + timedelta(days=days_of_history)
+    everyone = range(1, PEOPLE_IN_SEGMENT + 1)
     _write_tables(
         world["database"],
         {
             "segments.segment_membership": pl.concat(
-                [
-                    _members(DAY - timedelta(days=1), range(1, PEOPLE_IN_SEGMENT + 1)),
-                    _members(DAY, range(1, 6)),
-                ]
+                [*(_members(day, everyone) for day in history), _members(target, range(1, 6))]
             )
         },
     )
-    result = _materialize(world)
+    for day in history:
+        assert _materialize(world, day.isoformat()).success
+    return target
+
+
+def test_size_jump_fails_the_guard_and_writes_no_file(world: dict[str, Any]) -> None:
+    # Only five campers are left: a drop of over 70 people, over 90 %.
+    day = _drop_to_five_campers_after(world, export_settings.SIZE_GUARD_MIN_HISTORY)
+    result = _materialize(world, day.isoformat())
     assert not result.success
     assert _checks(result)[("exports/audiences", "size_change")] is False
-    assert world["export_directory"].day_files(PARTITION) == []
-    assert world["export_directory"].day_files(PREVIOUS_PARTITION) != []
+    assert world["export_directory"].day_files(day) == []
+    assert world["export_directory"].day_files(day - timedelta(days=1)) != []
+
+
+def test_an_audience_without_enough_history_is_not_size_guarded(world: dict[str, Any]) -> None:
+    # The same drop, but after fewer exports than it takes to know the audience's usual size.
+    day = _drop_to_five_campers_after(world, export_settings.SIZE_GUARD_MIN_HISTORY - 1)
+    result = _materialize(world, day.isoformat())
+    assert result.success
+    assert _checks(result)[("exports/audiences", "size_change")] is True
+    assert world["export_directory"].day_files(day) != []

@@ -1,8 +1,9 @@
 """Exports layer: consent-safe audiences as tables for reverse-ETL and CSV files for email.
 
-Two steps, so the guards run before anything is written to disk: `export_tables` writes the
-three tables and checks them (consent re-derived in SQL, schema, size change; all blocking),
-then `audience_files` writes one CSV per audience only when those checks passed.
+Two steps, so the guards run before anything is written to disk: `export_tables` verifies
+consent on the day's rows (re-derived in SQL) before writing the three tables, then checks
+them (schema, size change; blocking); `audience_files` writes one CSV per audience only when
+those checks passed.
 """
 
 from collections.abc import Iterator
@@ -12,40 +13,55 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from platform_assets.checks import Verdict, column_schema, schema_verdict
-from platform_assets.checks import volume_verdict as trailing_volume_verdict
-from platform_assets.exports.build import audience_files as build_audience_files
-from platform_assets.exports.build import build_exports
+from platform_assets.checks import (
+    Verdict,
+    check_results,
+    column_schema,
+    schema_verdict,
+    volume_verdict,
+)
+from platform_assets.exports.build import build_exports, files_by_audience
 from platform_assets.exports.consent import exclusion_counts
-from platform_assets.exports.inputs import UPSTREAM, read_export_inputs, segment_member_count
-from platform_assets.exports.schemas import export_schema
+from platform_assets.exports.inputs import (
+    SEGMENT_MEMBERSHIP,
+    UPSTREAM,
+    read_export_inputs,
+    table_name,
+)
+from platform_assets.exports.schemas import LAYER, SCHEMAS
 from platform_assets.exports.settings import (
     FRESHNESS,
     SIZE_CHANGE_MAX_RATIO,
     SIZE_CHANGE_MIN_PEOPLE,
-    VOLUME_TRAILING_PARTITIONS,
+    SIZE_GUARD_BASELINE_DAYS,
+    SIZE_GUARD_MIN_HISTORY,
 )
 from platform_assets.exports.verification import (
     consent_verdict,
     file_violations,
     files_verdict,
     previous_sizes,
-    size_changes,
     size_verdict,
     table_violations,
-    trailing_people_counts,
 )
 from platform_assets.partitions import daily_partitions
-from platform_assets.settings import OWNERS, WAREHOUSE_WRITER_POOL
+from platform_assets.raw.assets import trailing_row_counts
+from platform_assets.settings import (
+    OWNERS,
+    VOLUME_HIGH_RATIO,
+    VOLUME_LOW_RATIO,
+    VOLUME_TRAILING_PARTITIONS,
+    WAREHOUSE_WRITER_POOL,
+)
 from resources import TableWrite, Warehouse, WarehouseSession
 from resources.export_dir import ExportDirectory
 
-LAYER = "exports"
-AUDIENCES = dg.AssetKey([LAYER, "audiences"])
-PEOPLE = dg.AssetKey([LAYER, "people"])
-MEMBERSHIPS = dg.AssetKey([LAYER, "audience_memberships"])
+# The export tables by name (`exports.<name>` in DuckDB), in the order they are written.
+TABLES = {table: dg.AssetKey([LAYER, table]) for table in SCHEMAS}
+AUDIENCES = TABLES["audiences"]
+PEOPLE = TABLES["people"]
+MEMBERSHIPS = TABLES["audience_memberships"]
 FILES = dg.AssetKey([LAYER, "audience_files"])
-TABLES = {AUDIENCES: "audiences", PEOPLE: "people", MEMBERSHIPS: "audience_memberships"}
 
 CONSENT_CHECK = (
     "Consent re-derived independently in SQL from cleaned.consent and cleaned.email_events: "
@@ -54,16 +70,18 @@ CONSENT_CHECK = (
 )
 CHECKS: dict[dg.AssetKey, dict[str, str]] = {
     PEOPLE: {
-        "consent_safe": f"{CONSENT_CHECK} Counted in exports.people and "
-        "exports.audience_memberships for the day.",
+        "consent_safe": f"{CONSENT_CHECK} Counted in the day's exports.people and "
+        "exports.audience_memberships rows before they are written: on a violation the step "
+        "fails and the day's tables are left as they were.",
         "schema": "The day's rows match the documented columns, types and key.",
-        "volume": f"People exported are within 50 % to 300 % of the trailing "
-        f"{VOLUME_TRAILING_PARTITIONS} days' median.",
+        "volume": f"People exported are within {VOLUME_LOW_RATIO:.0%} to {VOLUME_HIGH_RATIO:.0%}"
+        f" of the trailing {VOLUME_TRAILING_PARTITIONS} days' median.",
     },
     AUDIENCES: {
         "size_change": f"No audience's size moved by more than {SIZE_CHANGE_MAX_RATIO:.0%} "
-        f"(and at least {SIZE_CHANGE_MIN_PEOPLE} people) since the previous day's export of the "
-        "same segment; a jump stops the day's files from being written.",
+        f"(and at least {SIZE_CHANGE_MIN_PEOPLE} people) from the median of its last"
+        f" {SIZE_GUARD_BASELINE_DAYS} days' exports, once it has {SIZE_GUARD_MIN_HISTORY};"
+        " a jump stops the day's files from being written.",
         "schema": "The day's rows match the documented columns, types and key.",
     },
     MEMBERSHIPS: {
@@ -94,8 +112,7 @@ FOLLOWS_INPUTS_ON_ANY_DAY = (
 ).with_label("follows its inputs on any day")
 
 
-def _table_spec(key: dg.AssetKey) -> dg.AssetSpec:
-    table = TABLES[key]
+def _table_spec(table: str, key: dg.AssetKey) -> dg.AssetSpec:
     return dg.AssetSpec(
         key,
         deps=UPSTREAM,
@@ -108,14 +125,14 @@ def _table_spec(key: dg.AssetKey) -> dg.AssetSpec:
         description=DESCRIPTIONS[key],
         metadata={
             "dagster/table_name": f"{LAYER}.{table}",
-            "dagster/column_schema": column_schema(export_schema(table)),
+            "dagster/column_schema": column_schema(SCHEMAS[table]),
         },
     )
 
 
 @dg.multi_asset(
     name="export_tables",
-    specs=[_table_spec(key) for key in TABLES],
+    specs=[_table_spec(table, key) for table, key in TABLES.items()],
     check_specs=[
         dg.AssetCheckSpec(
             name, asset=key, description=description, blocking=name not in WARNING_CHECKS
@@ -129,107 +146,98 @@ def _table_spec(key: dg.AssetKey) -> dg.AssetSpec:
 )
 def export_tables(
     context: dg.AssetExecutionContext, warehouse: Warehouse
-) -> Iterator[dg.MaterializeResult]:
-    """Replace the day's rows of exports.audiences, exports.people and
-    exports.audience_memberships in one transaction, then check them."""
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Verify consent on the day's rows of exports.audiences, exports.people and
+    exports.audience_memberships, replace them in one transaction, then check them."""
     day = date.fromisoformat(context.partition_key)
     with warehouse.session() as db:
-        if segment_member_count(db, day) == 0:
+        inputs = read_export_inputs(db, day)
+        if inputs.members.is_empty():
             raise dg.Failure(
-                description=f"segments.segment_membership has no rows for as_of_date {day}:"
+                description=f"{table_name(SEGMENT_MEMBERSHIP)} has no rows for as_of_date {day}:"
                 " materialize segments/segment_membership for the day, then the exports."
             )
-        exports = build_exports(read_export_inputs(db, day), day)
-        where = {"as_of_date": day}
-        db.replace(
-            [
-                TableWrite(f"{LAYER}.audiences", exports.audiences, where),
-                TableWrite(f"{LAYER}.people", exports.people, where),
-                TableWrite(f"{LAYER}.audience_memberships", exports.memberships, where),
-            ]
+        exports = build_exports(inputs, day)
+        tables = exports.tables
+        # Consent is verified before the write, so a violation never reaches the tables that
+        # reverse-ETL tools sync: the day's earlier rows stay as they were.
+        consent = consent_verdict(
+            table_violations(db, day, tables["people"], tables["audience_memberships"])
         )
-        verdicts = _table_verdicts(db, day, exports.audiences, exports.people, exports.memberships)
-    sizes = dict(exports.audiences.select("audience_id", "size").iter_rows())
+        if not consent.passed:
+            yield from check_results({"consent_safe": consent}, WARNING_CHECKS, asset_key=PEOPLE)
+            raise dg.Failure(
+                description=f"Nothing written for {day}: {consent.description}",
+                metadata=consent.metadata,
+            )
+        verdicts = _write_and_check(db, day, tables, consent)
+    audiences, people = tables["audiences"], tables["people"]
+    sizes = dict(audiences.select("audience_id", "size").iter_rows())
     excluded = exclusion_counts(exports.exclusions)
     context.log.info(
-        f"{exports.people.height} people exported to {len(sizes)} audiences;"
+        f"{people.height} people exported to {len(sizes)} audiences;"
         f" {sum(excluded.values())} segment members excluded"
     )
     metadata: dict[dg.AssetKey, dict[str, Any]] = {
-        AUDIENCES: {
-            "dagster/row_count": exports.audiences.height,
-            "audience_sizes": dg.MetadataValue.json(sizes),
-        },
+        AUDIENCES: {"audience_sizes": dg.MetadataValue.json(sizes)},
         PEOPLE: {
-            "dagster/row_count": exports.people.height,
-            "people_exported": exports.people.height,
+            "people_exported": people.height,
             "segment_members": exports.exclusions.height,
             "excluded_by_reason": dg.MetadataValue.json(excluded),
         },
-        MEMBERSHIPS: {"dagster/row_count": exports.memberships.height},
+        MEMBERSHIPS: {},
     }
-    for key in TABLES:
+    for table, key in TABLES.items():
         yield dg.MaterializeResult(
             asset_key=key,
-            metadata=metadata[key],
-            check_results=_check_results(key, verdicts[key]),
+            metadata={"dagster/row_count": tables[table].height, **metadata[key]},
+            check_results=check_results(verdicts[key], WARNING_CHECKS, asset_key=key),
         )
 
 
-def _check_results(key: dg.AssetKey, verdicts: dict[str, Verdict]) -> list[dg.AssetCheckResult]:
-    """One result per verdict, named with its asset: a multi-asset has several to choose from."""
-    return [
-        dg.AssetCheckResult(
-            asset_key=key,
-            check_name=name,
-            passed=verdict.passed,
-            severity=dg.AssetCheckSeverity.WARN
-            if name in WARNING_CHECKS
-            else dg.AssetCheckSeverity.ERROR,
-            description=verdict.description,
-            metadata=verdict.metadata,
-        )
-        for name, verdict in verdicts.items()
-    ]
-
-
-def _table_verdicts(
-    db: WarehouseSession,
-    day: date,
-    audiences: pl.DataFrame,
-    people: pl.DataFrame,
-    memberships: pl.DataFrame,
+def _write_and_check(
+    db: WarehouseSession, day: date, tables: dict[str, pl.DataFrame], consent: Verdict
 ) -> dict[dg.AssetKey, dict[str, Verdict]]:
-    def schema(table: str, frame: pl.DataFrame) -> Verdict:
-        return schema_verdict(export_schema(table), frame, db.table_schema(f"{LAYER}.{table}"))
-
-    changes = size_changes(
-        audiences,
-        previous_sizes(db, day),
-        max_ratio=SIZE_CHANGE_MAX_RATIO,
-        min_people=SIZE_CHANGE_MIN_PEOPLE,
+    """Replace the day's rows of every table in one transaction, then judge what was written:
+    verdicts by asset and check name, in CHECKS order."""
+    db.replace(
+        [TableWrite(f"{LAYER}.{table}", tables[table], {"as_of_date": day}) for table in TABLES]
     )
+    schemas = {
+        key: schema_verdict(SCHEMAS[table], tables[table], db.table_schema(f"{LAYER}.{table}"))
+        for table, key in TABLES.items()
+    }
+    people = tables["people"]
     return {
         PEOPLE: {
-            "consent_safe": consent_verdict(table_violations(db, day)),
-            "schema": schema("people", people),
-            "volume": trailing_volume_verdict(
-                people.height, trailing_people_counts(db, day, VOLUME_TRAILING_PARTITIONS)
+            "consent_safe": consent,
+            "schema": schemas[PEOPLE],
+            "volume": volume_verdict(
+                people.height,
+                trailing_row_counts(db, f"{LAYER}.people", day, date_column="as_of_date"),
             ),
         },
         AUDIENCES: {
             "size_change": size_verdict(
-                changes, max_ratio=SIZE_CHANGE_MAX_RATIO, min_people=SIZE_CHANGE_MIN_PEOPLE
+                tables["audiences"],
+                previous_sizes(
+                    db,
+                    day,
+                    baseline_days=SIZE_GUARD_BASELINE_DAYS,
+                    min_history=SIZE_GUARD_MIN_HISTORY,
+                ),
+                max_ratio=SIZE_CHANGE_MAX_RATIO,
+                min_people=SIZE_CHANGE_MIN_PEOPLE,
             ),
-            "schema": schema("audiences", audiences),
+            "schema": schemas[AUDIENCES],
         },
-        MEMBERSHIPS: {"schema": schema("audience_memberships", memberships)},
+        MEMBERSHIPS: {"schema": schemas[MEMBERSHIPS]},
     }
 
 
 @dg.asset(
     key=FILES,
-    deps=list(TABLES),
+    deps=list(TABLES.values()),
     group_name=LAYER,
     partitions_def=daily_partitions,
     pool=WAREHOUSE_WRITER_POOL,
@@ -262,21 +270,20 @@ def audience_files(
     """One CSV per audience per day, `<CDP_EXPORT_DIR>/<day>/<audience_id>.csv`: one row per
     person of the audience with email first and the personalization tokens, ready for an email
     platform. Written from the day's export tables, replacing the day's files."""
-    day = context.partition_key
-    partition_date = date.fromisoformat(day)
+    day = date.fromisoformat(context.partition_key)
     with warehouse.session() as db:
         tables = {
-            table: db.query(f"select * from {LAYER}.{table} where as_of_date = ?", [partition_date])
-            for table in TABLES.values()
+            table: db.query(f"select * from {LAYER}.{table} where as_of_date = ?", [day])
+            for table in TABLES
         }
-        files = build_audience_files(
+        files = files_by_audience(
             tables["audiences"], tables["people"], tables["audience_memberships"]
         )
         paths = export_directory.write_day(day, files)
         written = export_directory.read_day(day)
         verdict = consent_verdict(
-            table_violations(db, partition_date),
-            file_violations(db, partition_date, written),
+            table_violations(db, day, tables["people"], tables["audience_memberships"]),
+            file_violations(db, day, written),
         )
     shape = files_verdict(written, tables["audiences"])
     if not verdict.passed:
@@ -291,5 +298,7 @@ def audience_files(
             ),
             "people_exported": tables["people"].height,
         },
-        check_results=_check_results(FILES, {"consent_safe": verdict, "schema": shape}),
+        check_results=check_results(
+            {"consent_safe": verdict, "schema": shape}, WARNING_CHECKS, asset_key=FILES
+        ),
     )

@@ -39,6 +39,12 @@ PEOPLE_COLUMNS = {
     "because_you_bought": pl.String,
 }
 MEMBERSHIP_COLUMNS = {"as_of_date": pl.Date, "audience_id": pl.String, "customer_id": pl.String}
+# The export tables by name (`exports.<name>` in the warehouse), each with its columns in order.
+TABLE_COLUMNS: dict[str, dict[str, type[pl.DataType]]] = {
+    "audiences": AUDIENCE_COLUMNS,
+    "people": PEOPLE_COLUMNS,
+    "audience_memberships": MEMBERSHIP_COLUMNS,
+}
 # A file is the people table for one audience, keyed by email as email platforms import it.
 FILE_COLUMNS = ["email", *(c for c in PEOPLE_COLUMNS if c not in ("as_of_date", "email"))]
 
@@ -58,9 +64,7 @@ class ExportInputs:
 
 @dataclass(frozen=True)
 class Exports:
-    audiences: pl.DataFrame
-    people: pl.DataFrame
-    memberships: pl.DataFrame
+    tables: dict[str, pl.DataFrame]  # by table name, as TABLE_COLUMNS
     exclusions: pl.DataFrame  # customer_id, email, exclusion_reason: every segment member
 
 
@@ -130,14 +134,18 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
         )
     )
     return Exports(
-        audiences=_shape(audiences, AUDIENCE_COLUMNS, "audience_id"),
-        people=_shape(people, PEOPLE_COLUMNS, "customer_id"),
-        memberships=_shape(memberships, MEMBERSHIP_COLUMNS, "audience_id", "customer_id"),
+        tables={
+            "audiences": _shape(audiences, AUDIENCE_COLUMNS, "audience_id"),
+            "people": _shape(people, PEOPLE_COLUMNS, "customer_id"),
+            "audience_memberships": _shape(
+                memberships, MEMBERSHIP_COLUMNS, "audience_id", "customer_id"
+            ),
+        },
         exclusions=exclusions,
     )
 
 
-def audience_files(
+def files_by_audience(
     audiences: pl.DataFrame, people: pl.DataFrame, memberships: pl.DataFrame
 ) -> dict[str, pl.DataFrame]:
     """One frame per audience of a day (empty audiences included), in FILE_COLUMNS."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date
 
 import dagster as dg
-from dagster import AssetKey
 
 from platform_assets.exports.build import ExportInputs, end_of_day
 from platform_assets.exports.settings import (
@@ -20,21 +19,25 @@ from platform_assets.exports.settings import (
     CUSTOMER_FEATURE_COLUMNS,
     UNSUBSCRIBE_EVENTS,
 )
+from platform_assets.transform.assets import SEGMENT_MEMBERSHIP
 from resources import WarehouseSession
 
-SEGMENT_MEMBERSHIP = AssetKey(["segments", "segment_membership"])
-CUSTOMER_FEATURES = AssetKey(["segments", "customer_features"])
-GOLDEN_CUSTOMERS = AssetKey(["identity", "golden_customers"])
-CUSTOMER_RECORDS = AssetKey(["identity", "customer_records"])
-CLEANED_INPUTS = [
-    AssetKey(["cleaned", name]) for name in ("consent", "email_events", "orders", "products")
-]
+CUSTOMER_FEATURES = dg.AssetKey(["segments", "customer_features"])
+GOLDEN_CUSTOMERS = dg.AssetKey(["identity", "golden_customers"])
+CUSTOMER_RECORDS = dg.AssetKey(["identity", "customer_records"])
+CONSENT = dg.AssetKey(["cleaned", "consent"])
+EMAIL_EVENTS = dg.AssetKey(["cleaned", "email_events"])
+ORDERS = dg.AssetKey(["cleaned", "orders"])
+PRODUCTS = dg.AssetKey(["cleaned", "products"])
 UPSTREAM = [
     SEGMENT_MEMBERSHIP,
     CUSTOMER_FEATURES,
     GOLDEN_CUSTOMERS,
     CUSTOMER_RECORDS,
-    *CLEANED_INPUTS,
+    CONSENT,
+    EMAIL_EVENTS,
+    ORDERS,
+    PRODUCTS,
 ]
 SUPPRESSION_EVENTS = (
     *UNSUBSCRIBE_EVENTS,
@@ -49,32 +52,23 @@ def table_name(key: dg.AssetKey) -> str:
     return ".".join(key.path)
 
 
-def segment_member_count(db: WarehouseSession, day: date) -> int:
-    return int(
-        db.query(
-            f"select count(*) as n from {table_name(SEGMENT_MEMBERSHIP)} where as_of_date = ?",
-            [day],
-        )["n"][0]
-    )
-
-
 def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
     """The inputs of day `day`'s exports, as of the end of that day."""
     features = CUSTOMER_FEATURE_COLUMNS
+    # Segment membership is read once: the golden records are those of its members.
+    members = db.query(
+        f"select distinct customer_id, segment from {table_name(SEGMENT_MEMBERSHIP)}"
+        " where as_of_date = ?",
+        [day],
+    )
     return ExportInputs(
-        members=db.query(
-            f"select distinct customer_id, segment from {table_name(SEGMENT_MEMBERSHIP)}"
-            " where as_of_date = ?",
-            [day],
-        ),
+        members=members,
         customers=db.query(
             f"""
             select customer_id, email, first_name from {table_name(GOLDEN_CUSTOMERS)}
-            where customer_id in (
-                select customer_id from {table_name(SEGMENT_MEMBERSHIP)} where as_of_date = ?
-            )
+            where customer_id in (select unnest(?::varchar[]))
             """,
-            [day],
+            [members["customer_id"].unique().to_list()],
         ),
         # The latest features up to the day, so a person whose features were not recomputed
         # that day still gets tokens.
@@ -93,12 +87,12 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
         # Every statement and suppression known, whenever recorded: `address_states` decides
         # which of them count for the day.
         consent=db.query(
-            "select subject_email as email, status, recorded_at from cleaned.consent"
-            " where purpose = ?",
+            "select subject_email as email, status, recorded_at"
+            f" from {table_name(CONSENT)} where purpose = ?",
             [CONSENT_PURPOSE],
         ),
         email_events=db.query(
-            "select email, event_type, occurred_at from cleaned.email_events"
+            f"select email, event_type, occurred_at from {table_name(EMAIL_EVENTS)}"
             " where list_contains(?, event_type)",
             [list(SUPPRESSION_EVENTS)],
         ),
@@ -108,7 +102,7 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
             f"""
             with lines as (
                 select order_id, customer_id as shop_customer_id, sku, status
-                from cleaned.orders
+                from {table_name(ORDERS)}
                 where _partition_date <= ? and ordered_at < ?
                 qualify row_number() over (
                     partition by order_id, line_number
@@ -127,8 +121,8 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
             [day, end_of_day(day), day, day],
         ),
         products=db.query(
-            """
-            select sku, name, category from cleaned.products
+            f"""
+            select sku, name, category from {table_name(PRODUCTS)}
             where _partition_date <= ?
             qualify row_number() over (
                 partition by sku order by updated_at desc, _partition_date desc

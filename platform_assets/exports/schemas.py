@@ -6,7 +6,11 @@ import pandera.polars as pa
 import polars as pl
 
 from platform_assets.cleaned.schemas import EMAIL_PATTERN
-from platform_assets.exports.build import AUDIENCE_COLUMNS, MEMBERSHIP_COLUMNS, PEOPLE_COLUMNS
+from platform_assets.exports.build import TABLE_COLUMNS
+from resources.export_dir import FILE_NAME
+
+# One name per layer: the Dagster group, the asset key prefix and the DuckDB schema.
+LAYER = "exports"
 
 REQUIRED = {
     "audiences": {"as_of_date", "audience_id", "audience_name", "description", "size"},
@@ -18,15 +22,14 @@ KEYS = {
     "people": ["as_of_date", "customer_id"],
     "audience_memberships": ["as_of_date", "audience_id", "customer_id"],
 }
-COLUMNS: dict[str, dict[str, type[pl.DataType]]] = {
-    "audiences": AUDIENCE_COLUMNS,
-    "people": PEOPLE_COLUMNS,
-    "audience_memberships": MEMBERSHIP_COLUMNS,
-}
+COLUMNS: dict[str, dict[str, type[pl.DataType]]] = TABLE_COLUMNS
 CHECKS = {
     "size": [pa.Check.ge(0)],
     "segment_members": [pa.Check.ge(0)],
     "email": [pa.Check.str_matches(EMAIL_PATTERN)],
+    # The audience id becomes the CSV file name: a name the export directory would refuse fails
+    # this blocking check, before any file is written.
+    "audience_id": [pa.Check.str_matches(FILE_NAME.pattern)],
 }
 
 
@@ -41,5 +44,8 @@ def export_schema(table: str) -> pa.DataFrameSchema:
         strict=True,
         ordered=True,
         unique=KEYS[table],
-        name=f"exports.{table}",
+        name=f"{LAYER}.{table}",
     )
+
+
+SCHEMAS = {table: export_schema(table) for table in COLUMNS}

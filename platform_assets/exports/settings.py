@@ -41,16 +41,18 @@ EXCLUSION_REASONS = (
     "shared_email",
 )
 
-# The size guard: an audience whose exported size moves by more than this share of the previous
-# day's export of the same segment stops its file from being written. Changes of fewer than
-# SIZE_CHANGE_MIN_PEOPLE people never trip it: a 4-person audience doubling is noise, not an
-# incident. Time-window audiences (cart abandoners of the last 24 hours) swing by half from one
-# day to the next as a matter of course; a move of three quarters is what stops a send.
+# The size guard: an audience whose exported size moves by more than this share of its usual
+# size (the median of its last SIZE_GUARD_BASELINE_DAYS exports) stops its file from being
+# written. Changes of fewer than SIZE_CHANGE_MIN_PEOPLE people never trip it: a 4-person
+# audience doubling is noise, not an incident. Time-window audiences (cart abandoners of the
+# last 24 hours) swing by half from one day to the next as a matter of course; a move of three
+# quarters is what stops a send.
 SIZE_CHANGE_MAX_RATIO = 0.75
 SIZE_CHANGE_MIN_PEOPLE = 50
-
-# The people table's row count against the median of the trailing days (warning only).
-VOLUME_TRAILING_PARTITIONS = 7
+SIZE_GUARD_BASELINE_DAYS = 7
+# An audience is guarded once it has this many earlier exports: until then there is no usual
+# size to compare with (a platform's first days, or a first campaign, reshape every audience).
+SIZE_GUARD_MIN_HISTORY = 3
 
 # Recommendations per person. Cancelled and refunded lines are not evidence that two products
 # go together or sell well; every line a person ordered still counts as owned.
@@ -67,6 +69,3 @@ CUSTOMER_FEATURE_COLUMNS = {
 # What each audience is for, shown to the marketers who pick it in the email platform.
 # Segments without an entry get a generic description naming the segment.
 AUDIENCE_DESCRIPTIONS: dict[str, str] = {}
-
-# Segment names become file names: only these characters, so no name can escape the folder.
-SEGMENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_]*$"

@@ -15,6 +15,8 @@ import polars as pl
 
 from platform_assets.checks import Verdict
 from platform_assets.exports.build import FILE_COLUMNS, end_of_day
+from platform_assets.exports.inputs import CONSENT, EMAIL_EVENTS, table_name
+from platform_assets.exports.schemas import LAYER
 from platform_assets.exports.settings import (
     BOUNCE_EVENTS,
     BOUNCE_RECOVERY_EVENTS,
@@ -32,7 +34,7 @@ EXAMPLES = 5
 # unsubscribe at or after that grant, and no bounce without a later delivery, open or click
 # made by the end of the day. Written as aggregates per address: DuckDB 1.5 mis-evaluated the
 # correlated `not exists` form of the same rules once it was inlined into a later CTE.
-SENDABLE_ADDRESSES = """
+SENDABLE_ADDRESSES = f"""
     params as (
         select
             ?::timestamptz as day_end,
@@ -45,7 +47,7 @@ SENDABLE_ADDRESSES = """
     ),
     statements as (
         select lower(trim(subject_email)) as email, status, recorded_at
-        from cleaned.consent cross join params
+        from {table_name(CONSENT)} cross join params
         where purpose = params.consent_purpose
             and (status <> params.granted_status or recorded_at < params.day_end)
     ),
@@ -61,8 +63,13 @@ SENDABLE_ADDRESSES = """
     ),
     events as (
         select lower(trim(email)) as email, event_type, occurred_at
-        from cleaned.email_events
+        from {table_name(EMAIL_EVENTS)} cross join params
         where email is not null
+            and list_contains(
+                params.unsubscribe_events || params.complaint_events
+                    || params.bounce_events || params.recovery_events,
+                event_type
+            )
     ),
     events_by_address as (
         select
@@ -105,27 +112,30 @@ def _sendable_parameters(day: date) -> list[Any]:
     ]
 
 
-def table_violations(db: WarehouseSession, day: date) -> dict[str, Any]:
-    """Rows of the day's export tables that reach someone who may not be emailed.
+def table_violations(
+    db: WarehouseSession, day: date, people: pl.DataFrame, memberships: pl.DataFrame
+) -> dict[str, Any]:
+    """Rows of one day's people and audience memberships that reach someone who may not be
+    emailed: the frames as built, before they are written, or as read back from the tables.
 
-    A membership whose person is missing from `exports.people` counts too: its address cannot
-    have been checked.
+    A membership whose person is missing from `people` counts too: its address cannot have
+    been checked.
     """
     counts = db.query(
         f"""
         with {SENDABLE_ADDRESSES},
-        people as (select customer_id, email from exports.people where as_of_date = ?),
+        people as (select unnest(?::varchar[]) as customer_id, unnest(?::varchar[]) as email),
+        memberships as (select unnest(?::varchar[]) as customer_id),
         bad_people as (
             select customer_id from people
             where email is null or lower(trim(email)) not in (select email from sendable)
         ),
         bad_memberships as (
             select memberships.customer_id
-            from exports.audience_memberships as memberships
+            from memberships
             left join people using (customer_id)
-            where memberships.as_of_date = ?
-                and (people.customer_id is null
-                     or memberships.customer_id in (select customer_id from bad_people))
+            where people.customer_id is null
+                or memberships.customer_id in (select customer_id from bad_people)
         )
         select
             (select count(*) from bad_people) as people_violations,
@@ -134,7 +144,12 @@ def table_violations(db: WarehouseSession, day: date) -> dict[str, Any]:
              from (select customer_id from bad_people union all
                    select customer_id from bad_memberships)) as examples
         """,
-        [*_sendable_parameters(day), day, day],
+        [
+            *_sendable_parameters(day),
+            people["customer_id"].to_list(),
+            people["email"].to_list(),
+            memberships["customer_id"].to_list(),
+        ],
     ).to_dicts()[0]
     counts["examples"] = counts["examples"] or []
     return counts
@@ -143,21 +158,28 @@ def table_violations(db: WarehouseSession, day: date) -> dict[str, Any]:
 def file_violations(
     db: WarehouseSession, day: date, files: Mapping[str, pl.DataFrame]
 ) -> dict[str, int]:
-    """Rows per file whose address may not be emailed (a missing address counts)."""
-    violations: dict[str, int] = {}
-    for name, rows in files.items():
-        emails = rows["email"].to_list() if "email" in rows.columns else [None] * rows.height
-        violations[name] = int(
-            db.query(
-                f"""
-                with {SENDABLE_ADDRESSES},
-                exported as (select unnest(?::varchar[]) as email)
-                select count(*) as n from exported
-                where email is null or lower(trim(email)) not in (select email from sendable)
-                """,
-                [*_sendable_parameters(day), emails],
-            )["n"][0]
+    """Rows per file whose address may not be emailed (a missing address counts), counted for
+    every file in one query."""
+    file_names = [name for name, rows in files.items() for _ in range(rows.height)]
+    emails = [
+        email
+        for rows in files.values()
+        for email in (rows["email"] if "email" in rows.columns else [None] * rows.height)
+    ]
+    counts = db.query(
+        f"""
+        with {SENDABLE_ADDRESSES},
+        exported as (
+            select unnest(?::varchar[]) as file_name, unnest(?::varchar[]) as email
         )
+        select file_name, count(*) as n from exported
+        where email is null or lower(trim(email)) not in (select email from sendable)
+        group by file_name
+        """,
+        [*_sendable_parameters(day), file_names, emails],
+    )
+    violations = dict.fromkeys(files, 0)
+    violations.update({name: int(n) for name, n in counts.iter_rows()})
     return violations
 
 
@@ -244,7 +266,11 @@ def size_changes(
     )
 
 
-def size_verdict(changes: pl.DataFrame, *, max_ratio: float, min_people: int) -> Verdict:
+def size_verdict(
+    current: pl.DataFrame, previous: pl.DataFrame, *, max_ratio: float, min_people: int
+) -> Verdict:
+    """The size guard over the day's audiences against their usual size (see size_changes)."""
+    changes = size_changes(current, previous, max_ratio=max_ratio, min_people=min_people)
     breaches = changes.filter(pl.col("breaches_guard"))
     metadata = {
         "sizes": {r["audience_id"]: r["size"] for r in changes.iter_rows(named=True)},
@@ -258,7 +284,7 @@ def size_verdict(changes: pl.DataFrame, *, max_ratio: float, min_people: int) ->
         return Verdict(
             True,
             f"no audience moved by more than {max_ratio:.0%} (and {min_people} people)"
-            " since the previous day",
+            " against its usual size",
             metadata,
         )
     moves = ", ".join(
@@ -274,20 +300,16 @@ def size_verdict(changes: pl.DataFrame, *, max_ratio: float, min_people: int) ->
     )
 
 
-def previous_sizes(db: WarehouseSession, day: date) -> pl.DataFrame:
-    """The exported size of each audience on the day before."""
+def previous_sizes(
+    db: WarehouseSession, day: date, *, baseline_days: int, min_history: int
+) -> pl.DataFrame:
+    """Each audience's usual size: the median of its exports in the `baseline_days` before
+    `day`, for audiences exported on at least `min_history` of them (others are unguarded)."""
     return db.query(
-        "select audience_id, size from exports.audiences where as_of_date = ?::date - 1", [day]
+        f"""select audience_id, median(size) as size
+        from {LAYER}.audiences
+        where as_of_date < ?::date and as_of_date >= ?::date - ?::integer
+        group by audience_id
+        having count(*) >= ?""",
+        [day, day, baseline_days, min_history],
     )
-
-
-def trailing_people_counts(db: WarehouseSession, day: date, partitions: int) -> list[int]:
-    counts = db.query(
-        """
-        select as_of_date, count(*) as n from exports.people
-        where as_of_date < ? and as_of_date >= ?::date - ?::integer
-        group by 1
-        """,
-        [day, day, partitions],
-    )
-    return [int(n) for n in counts["n"].to_list()]

@@ -183,12 +183,14 @@ def _verdicts(
     }
 
 
-def trailing_row_counts(db: WarehouseSession, table: str, partition_date: date) -> list[int]:
-    """Row counts of the trailing days that have rows in `table`."""
+def trailing_row_counts(
+    db: WarehouseSession, table: str, partition_date: date, date_column: str = PARTITION_DATE
+) -> list[int]:
+    """Row counts of the trailing days that have rows in `table`, days read from `date_column`."""
     counts = db.query(
         f"""
-        select {PARTITION_DATE} as day, count(*) as n from {table}
-        where {PARTITION_DATE} < ? and {PARTITION_DATE} >= ? - to_days(?)
+        select {date_column} as day, count(*) as n from {table}
+        where {date_column} < ? and {date_column} >= ? - to_days(?)
         group by 1
         """,
         [partition_date, partition_date, VOLUME_TRAILING_PARTITIONS],
