@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -163,7 +163,7 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _run_once(
-    materialize: Callable[..., Any], keys: set[Any], retrain: bool, last_day: date
+    materialize: Callable[..., Any], keys: Set[Any], retrain: bool, last_day: date
 ) -> list[date]:
     from platform_assets.identity.assets import MODEL_KEY
 
@@ -202,7 +202,7 @@ def _print_step_failures(result: Any) -> None:
 
 
 def _run_days(
-    materialize: Callable[..., Any], keys: set[Any], days: list[date], verbose: bool
+    materialize: Callable[..., Any], keys: Set[Any], days: list[date], verbose: bool
 ) -> list[date]:
     failed_days = []
     layers = "+".join(sorted({k.path[0] for k in keys}, key=_layer_order))
