@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
+from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.checks import (
     Verdict,
     check_results,
@@ -45,17 +46,6 @@ CHECKS = {
 }
 WARNING_CHECKS = {"quarantine_rate", "volume"}
 
-# AutomationCondition.eager() without its `in_latest_time_window()`: a late file re-loads an old
-# day's raw partition, and that day's cleaned partition must follow it too.
-FOLLOWS_RAW_ON_ANY_DAY = (
-    (
-        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
-    ).since_last_handled()
-    & ~dg.AutomationCondition.any_deps_missing()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("follows raw on any day")
-
 
 def cleaned_tables(source: str) -> dict[str, str]:
     return {
@@ -80,7 +70,7 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
         kinds={"duckdb", "polars"},
         tags={"layer": LAYER},
         freshness_policy=FRESHNESS[LAYER],
-        automation_condition=FOLLOWS_RAW_ON_ANY_DAY,
+        automation_condition=FOLLOWS_INPUTS_ON_ANY_DAY,
         check_specs=[
             dg.AssetCheckSpec(
                 name, asset=key, description=description, blocking=name == "conservation"

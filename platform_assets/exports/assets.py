@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.checks import (
     Verdict,
     check_results,
@@ -99,17 +100,6 @@ DESCRIPTIONS = {
     MEMBERSHIPS: "Who is in which audience: one row per audience per customer per day "
     "(as_of_date); every customer is in exports.people for the same day.",
 }
-
-# Like the cleaned layer's condition: an update of any input for any day (a late withdrawal
-# included) re-builds that day's exports, once no input is missing or still running.
-FOLLOWS_INPUTS_ON_ANY_DAY = (
-    (
-        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
-    ).since_last_handled()
-    & ~dg.AutomationCondition.any_deps_missing()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("follows its inputs on any day")
 
 
 def _table_spec(table: str, key: dg.AssetKey) -> dg.AssetSpec:

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
+from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.checks import Verdict, check_results, column_schema, schema_verdict
-from platform_assets.cleaned.assets import FOLLOWS_RAW_ON_ANY_DAY
 from platform_assets.identity import graph, model, resolve, settings
 from platform_assets.identity.accuracy import pairwise_accuracy
 from platform_assets.identity.schemas import MODELS
@@ -182,7 +182,7 @@ def _graph_specs() -> list[dg.AssetSpec]:
                 freshness_policy=settings.FRESHNESS,
                 # A retrained model applies from the next partition on; it does not re-run
                 # history by itself.
-                automation_condition=FOLLOWS_RAW_ON_ANY_DAY.ignore(
+                automation_condition=FOLLOWS_INPUTS_ON_ANY_DAY.ignore(
                     dg.AssetSelection.keys(MODEL_KEY)
                 ),
                 metadata={

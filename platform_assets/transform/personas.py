@@ -16,6 +16,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
+from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.partitions import daily_partitions
 from platform_assets.settings import OWNERS, WAREHOUSE_WRITER_POOL
 from platform_assets.transform.settings import (
@@ -211,6 +212,7 @@ def _no_personas(feature_names: Sequence[str]) -> Personas:
     kinds={"duckdb", "scikitlearn"},
     tags={"layer": LAYER},
     freshness_policy=FRESHNESS[LAYER],
+    automation_condition=FOLLOWS_INPUTS_ON_ANY_DAY,
     metadata={"dagster/table_name": PERSONAS_TABLE},
 )
 def personas(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

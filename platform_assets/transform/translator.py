@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
+from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.settings import OWNERS
 from platform_assets.transform.settings import FRESHNESS
 
@@ -34,6 +35,13 @@ class CdpDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return _layer(dbt_resource_props)
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        # Sensors carry a late or new day through every layer: dbt follows identity like
+        # identity follows cleaned.
+        return FOLLOWS_INPUTS_ON_ANY_DAY
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
         return OWNERS

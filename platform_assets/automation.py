@@ -1,0 +1,15 @@
+"""When a partitioned asset re-runs by itself: the one automation condition every layer shares."""
+
+import dagster as dg
+
+# AutomationCondition.eager() without its `in_latest_time_window()`: a late file re-loads an old
+# day's raw partition, and that day's partition of every layer below must follow it too (a late
+# consent withdrawal included). It waits until no input is missing or still running.
+FOLLOWS_INPUTS_ON_ANY_DAY = (
+    (
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
+    ).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("follows its inputs on any day")
