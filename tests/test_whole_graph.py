@@ -1,0 +1,270 @@
+"""The whole graph, landing file to audience file, on a small generated dataset.
+
+Three people with known histories are landed beside the generated ones, and the test asserts
+what a marketer would check: who is in which segment as of the end of the last day, and who is
+exported. Partition 2026-11-03 is evaluated as of 2026-11-04 00:00 UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from platform_assets.definitions import defs
+from platform_assets.generator import GeneratorConfig, generate
+from platform_assets.identity.assets import MODEL_KEY
+from resources import ArtifactStore, ExportDirectory, GroundTruth, LandingZone, Warehouse
+
+DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
+LAST_DAY = DAYS[-1]
+ASSETS = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+DOMAIN = "knownpeople.org"
+
+PEOPLE = {
+    # Added a product to her cart 10 hours before the as-of time and did not buy.
+    "cara": {"first_name": "Carolina", "last_name": "Quartermaine", "dob": "1984-03-07"},
+    # Bought 3 days and 12 hours before the as-of time.
+    "bob": {"first_name": "Bartholomew", "last_name": "Oyelaran", "dob": "1979-11-21"},
+    # Bought, then withdrew her marketing consent.
+    "wendy": {"first_name": "Wilhelmina", "last_name": "Zabrowska", "dob": "1991-06-30"},
+}
+
+
+def _email(person: str) -> str:
+    return f"{person}.known@{DOMAIN}"
+
+
+def _csv(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _land(landing: Path, source: str, day: str, name: str, text: str) -> None:
+    folder = landing / source / day
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def _land_known_people(landing: Path, skus: list[str]) -> None:
+    shop = [
+        {
+            "customer_id": f"KNOWN-{person.upper()}",
+            "first_name": fields["first_name"],
+            "last_name": fields["last_name"],
+            "email": _email(person),
+            "phone": "",
+            "date_of_birth": fields["dob"],
+            "street_address": "1 Known Street",
+            "city": "Leeds",
+            "postcode": "LS1 4AP",
+            "region": "",
+            "country": "GB",
+            "created_at": "2026-10-01T09:00:00Z",
+            "updated_at": "2026-10-01T09:00:00Z",
+        }
+        for person, fields in PEOPLE.items()
+    ]
+    _land(landing, "shop_customers", DAYS[0], "known-people.csv", _csv(shop))
+    consent = [
+        {
+            "subject_email": _email(person),
+            "purpose": "email_marketing",
+            "status": "granted",
+            "recorded_at": "2026-10-01T09:00:00Z",
+            "source": "signup",
+        }
+        for person in PEOPLE
+    ]
+    _land(landing, "consent", DAYS[0], "known-people.csv", _csv(consent))
+    withdrawn = [{**consent[2], "status": "withdrawn", "recorded_at": "2026-11-02T09:00:00Z"}]
+    _land(landing, "consent", DAYS[1], "known-people.csv", _csv(withdrawn))
+
+    def order(person: str, at: str, sku: str) -> dict[str, object]:
+        return {
+            "order_id": f"ORD-KNOWN-{person.upper()}",
+            "line_number": 1,
+            "customer_id": f"KNOWN-{person.upper()}",
+            "ordered_at": at,
+            "status": "paid",
+            "sku": sku,
+            "quantity": 1,
+            "unit_price": "25.00",
+            "currency": "GBP",
+        }
+
+    _land(
+        landing,
+        "orders",
+        DAYS[0],
+        "known-people.csv",
+        _csv([order("bob", "2026-11-01T12:00:00Z", skus[0])]),
+    )
+    _land(
+        landing,
+        "orders",
+        DAYS[1],
+        "known-people.csv",
+        _csv([order("wendy", "2026-11-02T10:00:00Z", skus[1])]),
+    )
+    cart = {
+        "event_id": "evt-known-cara-cart",
+        "occurred_at": "2026-11-03T14:00:00Z",
+        "anonymous_id": "anon-known-cara",
+        "user_id": "KNOWN-CARA",
+        "email": None,
+        "event_type": "add_to_cart",
+        "url": f"https://shop.example.com/p/{skus[2].lower()}",
+        "sku": skus[2],
+        "quantity": 1,
+        "price": "19.99",
+        "utm_source": None,
+        "utm_campaign": None,
+        "device_type": "mobile",
+    }
+    _land(landing, "web_events", LAST_DAY, "known-people.jsonl", json.dumps(cart) + "\n")
+
+
+@dataclass
+class Graph:
+    warehouse: Warehouse
+    exports: ExportDirectory
+    customer_of: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory: pytest.TempPathFactory) -> Graph:
+    root = tmp_path_factory.mktemp("whole")
+    landing, truth = root / "landing", root / "truth"
+    generate(
+        GeneratorConfig(
+            landing_dir=landing,
+            truth_dir=truth,
+            people=250,
+            days=len(DAYS),
+            start_date=date.fromisoformat(DAYS[0]),
+            seed=3,
+            progress=False,
+        )
+    )
+    skus = (
+        pl.read_parquet(next((landing / "products" / DAYS[0]).glob("*.parquet")))["sku"]
+        .sort()
+        .to_list()
+    )
+    _land_known_people(landing, skus)
+    warehouse = Warehouse(database=str(root / "warehouse.duckdb"))
+    exports = ExportDirectory(root=str(root / "exports"))
+    resources = {
+        **(defs.resources or {}),
+        "warehouse": warehouse,
+        "landing_zone": LandingZone(root=str(landing)),
+        "ground_truth": GroundTruth(root=str(truth)),
+        "artifacts": ArtifactStore(root=str(root / "artifacts")),
+        "export_directory": exports,
+    }
+    ingest = dg.AssetSelection.groups("raw", "cleaned")
+    with pytest.MonkeyPatch.context() as env:
+        # dbt opens the file named by CDP_DUCKDB_PATH, which must be the warehouse's.
+        env.setenv("CDP_DUCKDB_PATH", str(warehouse.path))
+        for day in DAYS:
+            dg.materialize(ASSETS, partition_key=day, selection=ingest, resources=resources)
+        dg.materialize(ASSETS, selection=dg.AssetSelection.keys(MODEL_KEY), resources=resources)
+        rest = dg.AssetSelection.all() - ingest - dg.AssetSelection.keys(MODEL_KEY)
+        for day in DAYS:
+            dg.materialize(ASSETS, partition_key=day, selection=rest, resources=resources)
+    with duckdb.connect(str(warehouse.path), read_only=True) as connection:
+        customer_of = dict(
+            connection.execute(
+                "select source_record_id, customer_id from identity.customer_records"
+                " where valid_to is null and source_record_id like 'KNOWN-%'"
+            ).fetchall()
+        )
+    return Graph(warehouse, exports, customer_of)
+
+
+def _query(graph: Graph, sql: str, *parameters: object) -> list[tuple]:
+    with duckdb.connect(str(graph.warehouse.path), read_only=True) as connection:
+        return connection.execute(sql, list(parameters)).fetchall()
+
+
+def _members(graph: Graph, segment: str) -> set[str]:
+    return {
+        row[0]
+        for row in _query(
+            graph,
+            "select customer_id from segments.segment_membership"
+            " where segment = ? and as_of_date = ?",
+            segment,
+            date.fromisoformat(LAST_DAY),
+        )
+    }
+
+
+def test_a_cart_added_ten_hours_before_the_as_of_time_without_an_order_is_abandoned(
+    graph: Graph,
+) -> None:
+    assert graph.customer_of["KNOWN-CARA"] in _members(graph, "cart_abandoners_24h")
+    assert graph.customer_of["KNOWN-CARA"] not in _members(graph, "recent_purchasers_7d")
+
+
+def test_a_purchase_three_days_ago_makes_a_recent_purchaser(graph: Graph) -> None:
+    recent = _members(graph, "recent_purchasers_7d")
+    assert {graph.customer_of["KNOWN-BOB"], graph.customer_of["KNOWN-WENDY"]} <= recent
+    assert graph.customer_of["KNOWN-BOB"] not in _members(graph, "cart_abandoners_24h")
+
+
+def test_a_person_who_withdrew_consent_is_in_no_export(graph: Graph) -> None:
+    wendy = graph.customer_of["KNOWN-WENDY"]
+    for table in ("people", "audience_memberships"):
+        rows = _query(graph, f"select count(*) from exports.{table} where customer_id = ?", wendy)
+        assert rows == [(0,)], table
+    files = list((graph.exports.path / LAST_DAY).glob("*.csv"))
+    assert files
+    for path in files:
+        assert _email("wendy") not in path.read_text()
+    # ...while the others, who consented, are exported with their tokens.
+    exported = _query(
+        graph,
+        "select customer_id, email, first_name from exports.people where as_of_date = ?",
+        date.fromisoformat(LAST_DAY),
+    )
+    by_customer = {row[0]: row for row in exported}
+    assert by_customer[graph.customer_of["KNOWN-BOB"]][1:] == (_email("bob"), "Bartholomew")
+    recent_file = (graph.exports.path / LAST_DAY / "recent_purchasers_7d.csv").read_text()
+    assert _email("bob") in recent_file
+
+
+def test_recommendations_never_repeat_a_product_the_person_already_bought(graph: Graph) -> None:
+    repeats = _query(
+        graph,
+        """
+        with owned as (
+            select distinct c.customer_id, o.sku
+            from cleaned.orders o
+            join identity.customer_records c
+                on c.source = 'shop_customers' and c.source_record_id = o.customer_id
+                and c.valid_to is null
+        ),
+        recommended as (
+            unpivot exports.people
+            on recommended_product_1_sku, recommended_product_2_sku, recommended_product_3_sku
+            into name slot value sku
+        )
+        select count(*) from recommended join owned using (customer_id, sku)
+        """,
+    )
+    assert repeats == [(0,)]
+    recommended = _query(graph, "select count(recommended_product_1_sku) from exports.people")
+    assert recommended[0][0] > 0
