@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -111,6 +112,9 @@ def _run(arguments: argparse.Namespace) -> int:
 
     # Dagster's own selection parser uses a beta parameter internally; not the user's concern.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    # dbt runs one partition per run by design; Dagster warns when a selection mixes it with
+    # assets that have no backfill policy.
+    warnings.filterwarnings("ignore", message="Asset job .* varying BackfillPolicies")
 
     from platform_assets.definitions import defs
 
@@ -127,18 +131,27 @@ def _run(arguments: argparse.Namespace) -> int:
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
 
+    # dagster-dbt echoes dbt's own log to stdout, where a Dagster run captures it; in process
+    # it goes to this file instead, and the terminal keeps one line per day.
+    from resources import Warehouse
+
+    log_path = Warehouse().path.parent / "logs" / "cdp-run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("")
+
     def materialize(keys: set[dg.AssetKey], day: date | None = None) -> Any:
-        return dg.materialize(
-            assets,
-            partition_key=day.isoformat() if day else None,
-            selection=dg.AssetSelection.keys(*keys),
-            resources=defs.resources,
-            instance=instance,
-            raise_on_error=False,
-            tags={"cdp/command": "run"},
-            # One line per day here; the full event log is in the Dagster UI.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
+        with log_path.open("a") as log, contextlib.redirect_stdout(log):
+            return dg.materialize(
+                assets,
+                partition_key=day.isoformat() if day else None,
+                selection=dg.AssetSelection.keys(*keys),
+                resources=defs.resources,
+                instance=instance,
+                raise_on_error=False,
+                tags={"cdp/command": "run"},
+                # One line per day here; the full event log is in the Dagster UI.
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
 
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
     graph = defs.resolve_asset_graph()
@@ -155,6 +168,7 @@ def _run(arguments: argparse.Namespace) -> int:
         failed_days += _run_once(materialize, unpartitioned, arguments.retrain, days[-1])
     if build:
         failed_days += _run_days(materialize, build, days, arguments.verbose)
+    print(f"dbt's output: {log_path}")
     if failed_days:
         unique = sorted(set(failed_days))
         print(f"{len(unique)} day(s) failed: {', '.join(map(str, unique))}")

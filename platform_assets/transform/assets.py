@@ -56,9 +56,9 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         dbt_vars = partition_vars(context.partition_key, now=datetime.now(UTC))
         context.log.info(f"dbt vars: {dbt_vars}")
         invocation = dbt.cli(
-            # Cautious: a test spanning two models (a relationship) runs in the step that
-            # builds both, not in an earlier step where one of them does not exist yet.
-            ["build", "--vars", json.dumps(dbt_vars), "--indirect-selection", "cautious"],
+            # Buildable: a test spanning two models (a relationship) runs in the step that
+            # builds the later one, once the other exists (built in this step or before it).
+            ["build", "--vars", json.dumps(dbt_vars), "--indirect-selection", "buildable"],
             context=context,
             raise_on_error=False,
         )

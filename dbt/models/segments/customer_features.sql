@@ -187,7 +187,7 @@ web_stats as (
 most_viewed_products as (
     select
         customer_id,
-        sum(views) as product_views_7d,
+        sum(views)::bigint as product_views_7d,
         max(views) as most_views_of_one_product_7d,
         -- a tie goes to the product viewed most recently, then to the highest sku
         arg_max(sku, (views, last_viewed_at, sku)) as most_viewed_sku_7d
