@@ -118,6 +118,12 @@ def splink_settings() -> SettingsCreator:
             block_on("city", "last_name"),
             CustomRule("l.postcode = r.postcode and l.date_of_birth = r.date_of_birth"),
             block_on("street_address", "city"),
+            block_on("date_of_birth", "city"),
+            # Typos late in both names: the first three letters of each still agree.
+            CustomRule(
+                "substr(l.first_name, 1, 3) = substr(r.first_name, 1, 3)"
+                " and substr(l.last_name, 1, 3) = substr(r.last_name, 1, 3)"
+            ),
         ],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=True,  # the shared-inbox rule reads them
