@@ -137,6 +137,8 @@ class PersonSimulation:
         signup_day = (
             horizon.day_of(shop.created_at) if shop and shop.created_at >= horizon.start_ts else -1
         )
+        for day in sorted(d for d in self.world.campaigns if d < 0):
+            self._campaign(self.world.campaigns[day])  # history: lands with the day-0 base
         for day in range(horizon.days):
             campaign = self.world.campaigns.get(day)
             if campaign is not None:

@@ -10,6 +10,10 @@ from platform_assets.generator.clock import Horizon
 from platform_assets.generator.ids import Stream, mix64
 
 CAMPAIGN_WEEKDAYS = (1, 4)  # Tuesday and Friday: two sends a week
+# The email programme was running before the first day: its sends, opens and clicks of these
+# weeks land with the day-0 base, like the shop's order history, so engagement segments start
+# from a business's steady state rather than from a launch.
+HISTORY_DAYS = 56
 THEMES = (
     "new-arrivals",
     "weekend-deals",
@@ -31,7 +35,7 @@ class Campaign:
 def plan_campaigns(seed: int, horizon: Horizon) -> dict[int, Campaign]:
     rng = random.Random(mix64(seed, 0, int(Stream.CAMPAIGNS)))
     campaigns: dict[int, Campaign] = {}
-    for day in range(horizon.days):
+    for day in range(-HISTORY_DAYS, horizon.days):
         when = horizon.date_of(day)
         if when.weekday() not in CAMPAIGN_WEEKDAYS:
             continue
