@@ -336,6 +336,25 @@ def _summary() -> int:
             print("  most frequent quarantine reasons:")
             for item in top.to_dicts():
                 print(f"    {item['n']:>8,}  {item['source']}: {item['rule']}")
+    if "identity.golden_customers" in tables:
+        print(
+            f"  identity: {count('identity.person_records', 'where valid_to is null'):,}"
+            f" person records, {count('identity.golden_customers'):,} customers"
+        )
+    if "exports.audiences" in tables:
+        audiences = warehouse.query(
+            "select as_of_date, audience_id, segment_members, size from exports.audiences"
+            " where as_of_date = (select max(as_of_date) from exports.audiences)"
+            " order by audience_id"
+        )
+        if audiences.height:
+            day = audiences["as_of_date"][0]
+            print(f"  audiences exported for {day} (segment members -> consenting people):")
+            for item in audiences.to_dicts():
+                print(
+                    f"    {item['audience_id']:<24}{item['segment_members']:>8,}"
+                    f" -> {item['size']:>6,}"
+                )
     return 0
 
 
