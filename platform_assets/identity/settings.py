@@ -77,9 +77,11 @@ SOURCE_TRUST = (
 )
 GOLDEN_FIELDS = (*IDENTIFYING_FIELDS, "country")
 
-# Pairwise F1 of the current graph against the generator's ground truth must not fall below
-# this when ground truth is present.
-ACCURACY_F1_FLOOR = 0.9
+# Pairwise F1 of the current graph against the generator's ground truth, over the records that
+# name a person (CRM, shop, support), must not fall below this when ground truth is present.
+# Web visitors who never log in or give an address cannot be linked by anyone; they are
+# reported beside it, not held against the model.
+ACCURACY_F1_FLOOR = 0.95
 
 # The model is retrained when the records have grown or changed shape this much since training.
 DRIFT_GROWTH_RATIO = 2.0
