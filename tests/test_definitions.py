@@ -69,6 +69,8 @@ def test_every_asset_but_the_model_is_daily_partitioned_from_the_start_date() ->
             continue
         assert isinstance(partitions, dg.DailyPartitionsDefinition), assets_def.keys
         assert partitions.get_first_partition_key() == start_date().isoformat()
+        # One day per backfill run everywhere: each asset replaces exactly one day.
+        assert assets_def.backfill_policy == dg.BackfillPolicy.multi_run(1), assets_def.keys
 
 
 def test_cleaned_depends_on_its_raw_source_only() -> None:

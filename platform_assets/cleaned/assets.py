@@ -22,7 +22,7 @@ from platform_assets.cleaned.schemas import (
 )
 from platform_assets.cleaned.transform import CleanResult, clean_partition
 from platform_assets.contract import SOURCES, SourceContract
-from platform_assets.partitions import daily_partitions
+from platform_assets.partitions import daily_partitions, one_day_per_run
 from platform_assets.raw import raw_asset_key
 from platform_assets.raw.assets import trailing_row_counts
 from platform_assets.settings import (
@@ -65,6 +65,7 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
         ins={"raw_rows": dg.AssetIn(raw_asset_key(contract.name), dagster_type=dg.Nothing)},
         group_name=LAYER,
         partitions_def=daily_partitions,
+        backfill_policy=one_day_per_run,
         pool=WAREHOUSE_WRITER_POOL,
         owners=OWNERS,
         kinds={"duckdb", "polars"},

@@ -45,7 +45,7 @@ from platform_assets.exports.verification import (
     size_verdict,
     table_violations,
 )
-from platform_assets.partitions import daily_partitions
+from platform_assets.partitions import daily_partitions, one_day_per_run
 from platform_assets.raw.assets import trailing_row_counts
 from platform_assets.settings import (
     OWNERS,
@@ -131,6 +131,7 @@ def _table_spec(table: str, key: dg.AssetKey) -> dg.AssetSpec:
         for name, description in checks.items()
     ],
     partitions_def=daily_partitions,
+    backfill_policy=one_day_per_run,
     pool=WAREHOUSE_WRITER_POOL,
     can_subset=False,
 )
@@ -230,6 +231,7 @@ def _write_and_check(
     deps=list(TABLES.values()),
     group_name=LAYER,
     partitions_def=daily_partitions,
+    backfill_policy=one_day_per_run,
     pool=WAREHOUSE_WRITER_POOL,
     owners=OWNERS,
     kinds={"csv"},

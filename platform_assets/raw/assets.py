@@ -12,7 +12,7 @@ from platform_assets.checks import (
     volume_verdict,
 )
 from platform_assets.contract import SOURCES, SourceContract
-from platform_assets.partitions import daily_partitions, partition_range
+from platform_assets.partitions import daily_partitions, one_day_per_run, partition_range
 from platform_assets.raw.load import (
     PARTITION_DATE,
     LandedBytes,
@@ -61,6 +61,7 @@ def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
         key=key,
         group_name=LAYER,
         partitions_def=daily_partitions,
+        backfill_policy=one_day_per_run,
         pool=WAREHOUSE_WRITER_POOL,
         owners=OWNERS,
         kinds={"duckdb"},

@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from platform_assets.partitions import daily_partitions
+from platform_assets.partitions import daily_partitions, one_day_per_run
 from platform_assets.settings import WAREHOUSE_WRITER_POOL
 from platform_assets.transform.project import partition_vars
 from platform_assets.transform.translator import CdpDbtTranslator
@@ -37,7 +37,7 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         dagster_dbt_translator=CdpDbtTranslator(),
         partitions_def=daily_partitions,
         # One run per day: each day's segments are evaluated as of the end of that day.
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+        backfill_policy=one_day_per_run,
         pool=WAREHOUSE_WRITER_POOL,
     )
     def dbt_models(

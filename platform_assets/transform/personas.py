@@ -17,7 +17,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
-from platform_assets.partitions import daily_partitions
+from platform_assets.partitions import daily_partitions, one_day_per_run
 from platform_assets.settings import OWNERS, WAREHOUSE_WRITER_POOL
 from platform_assets.transform.settings import (
     FRESHNESS,
@@ -207,6 +207,7 @@ def _no_personas(feature_names: Sequence[str]) -> Personas:
     deps=[dg.AssetKey([LAYER, "customer_features"])],
     group_name=LAYER,
     partitions_def=daily_partitions,
+    backfill_policy=one_day_per_run,
     pool=WAREHOUSE_WRITER_POOL,
     owners=OWNERS,
     kinds={"duckdb", "scikitlearn"},

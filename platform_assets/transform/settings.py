@@ -1,7 +1,8 @@
 """Settings of the dbt layers and the personas: where the project lives, freshness, clustering.
 
-Data people change without touching logic, like `platform_assets.settings` (whose FRESHNESS
-these entries are meant to join).
+Data people change without touching logic. Like the identity and exports layers, the dbt layers
+keep their settings in their own package; `platform_assets.settings` holds what raw and cleaned
+share.
 """
 
 from __future__ import annotations
