@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from platform_assets.transform import build_dbt_assets, dbt_cli_resource, partition_vars
+from platform_assets.transform.assets import relationship_tests_across_steps
 from platform_assets.transform.project import manifest_path
 from platform_assets.transform.settings import DBT_PROJECT_DIR
 from resources import Warehouse
@@ -652,6 +653,29 @@ def test_dagster_materializes_a_partition_with_vars_keys_and_blocking_checks(
     assert web_events.metadata["table_row_count"].value == 6
     checks = result.get_asset_check_evaluations()
     assert checks and all(check.passed for check in checks)
+
+
+def test_a_step_without_the_dimensions_names_its_relationship_tests_to_them() -> None:
+    manifest = json.loads(manifest_path().read_text())
+    dbt_models = build_dbt_assets(manifest_path())
+    everything = relationship_tests_across_steps(manifest, dbt_models.keys, dbt_models.check_keys)
+    assert everything == []  # dbt's own selection runs every test of a whole build
+
+    # The step after identity: facts without the dimensions built from cleaned tables alone.
+    dims = {dg.AssetKey(["star", name]) for name in ("dim_date", "dim_campaign", "dim_product")}
+    facts_step = {key for key in dbt_models.keys if key.path[0] != "staging"} - dims
+    across = relationship_tests_across_steps(manifest, facts_step, dbt_models.check_keys)
+    assert "relationships_fct_orders_order_date_key__date_key__ref_dim_date_" in across
+    assert "relationships_fct_order_lines_sku__sku__ref_dim_product_" in across
+    # Tests within the step, and tests on models the step does not build, are dbt's to select.
+    assert "unique_fct_orders_order_id" not in across
+    assert not any(name.startswith(("unique_dim_", "not_null_dim_date")) for name in across)
+    # A check deselected in Dagster is not run by name.
+    without = {check for check in dbt_models.check_keys if "ref_dim_date" not in check.name}
+    assert not any(
+        "ref_dim_date" in name
+        for name in relationship_tests_across_steps(manifest, facts_step, without)
+    )
 
 
 def _aware(moment: str) -> Any:

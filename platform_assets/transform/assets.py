@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ DbtEvent = (
 
 def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     """Every dbt model as an asset and every dbt test as a check, daily-partitioned."""
+    dbt_manifest = json.loads(manifest.read_text())
 
     @dbt_assets(
         manifest=manifest,
@@ -55,10 +57,21 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
             )
         dbt_vars = partition_vars(context.partition_key, now=datetime.now(UTC))
         context.log.info(f"dbt vars: {dbt_vars}")
+        # Buildable: a test spanning two models (a relationship) runs once both exist, never
+        # against a dimension this step has not built yet. A test whose other model an earlier
+        # step of the run built is named outright: Dagster expects its result from this step.
+        across = relationship_tests_across_steps(
+            dbt_manifest, context.selected_asset_keys, context.selected_asset_check_keys
+        )
         invocation = dbt.cli(
-            # Buildable: a test spanning two models (a relationship) runs in the step that
-            # builds the later one, once the other exists (built in this step or before it).
-            ["build", "--vars", json.dumps(dbt_vars), "--indirect-selection", "buildable"],
+            [
+                "build",
+                "--vars",
+                json.dumps(dbt_vars),
+                "--indirect-selection",
+                "buildable",
+                *(["--select", " ".join(across)] if across else []),
+            ],
             context=context,
             raise_on_error=False,
         )
@@ -79,6 +92,40 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
             raise error
 
     return dbt_models
+
+
+def _model_key(node: Mapping[str, Any]) -> dg.AssetKey:
+    return CdpDbtTranslator().get_asset_key(node)
+
+
+def relationship_tests_across_steps(
+    manifest: Mapping[str, Any],
+    selected_assets: AbstractSet[dg.AssetKey],
+    selected_checks: AbstractSet[dg.AssetCheckKey],
+) -> list[str]:
+    """Names of the selected tests on models this step builds that also read a model it does
+    not build. When one run materializes identity between dbt models, Dagster splits the dbt
+    asset into steps: dimensions built from cleaned tables only (`dim_date`, `dim_campaign`,
+    `dim_product`) come in the step before the facts, and a fact's relationship test to them
+    belongs to the fact's step. dbt's indirect selection leaves such a test out (one parent is
+    not selected), so it is selected by name."""
+    nodes = manifest["nodes"]
+    built = {
+        unique_id
+        for unique_id, node in nodes.items()
+        if node["resource_type"] == "model" and _model_key(node) in selected_assets
+    }
+    names = []
+    for node in nodes.values():
+        attached = node.get("attached_node")
+        if node["resource_type"] != "test" or attached not in built:
+            continue
+        if dg.AssetCheckKey(_model_key(nodes[attached]), node["name"]) not in selected_checks:
+            continue
+        parents = [parent for parent in node["depends_on"]["nodes"] if parent in nodes]
+        if any(nodes[p]["resource_type"] == "model" and p not in built for p in parents):
+            names.append(node["name"])
+    return sorted(names)
 
 
 def _node(nodes: Mapping[str, Any], output: dg.Output) -> Mapping[str, Any]:
