@@ -4,7 +4,10 @@ import dagster as dg
 
 # AutomationCondition.eager() without its `in_latest_time_window()`: a late file re-loads an old
 # day's raw partition, and that day's partition of every layer below must follow it too (a late
-# consent withdrawal included). It waits until no input is missing or still running.
+# consent withdrawal included). It waits until no input is missing or still running, and until
+# the day's blocking checks on its inputs pass: a blocking check stops what is below it within a
+# run, and without this the next tick would see the input updated and run it anyway (export
+# files after a failed size guard, say). Materializing the asset by hand still releases it.
 FOLLOWS_INPUTS_ON_ANY_DAY = (
     (
         dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
@@ -12,4 +15,5 @@ FOLLOWS_INPUTS_ON_ANY_DAY = (
     & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
 ).with_label("follows its inputs on any day")

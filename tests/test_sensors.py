@@ -95,5 +95,67 @@ def test_cleaned_day_follows_a_reloaded_raw_day_even_when_it_is_not_the_latest(
             if after.get_requested_partitions(key)
         }
         assert all(partitions == {DAY} for partitions in requested.values())
-        assert dg.AssetKey(["staging", "stg_cleaned__order_lines"]) in requested
         assert not any(key.path[0] in ("identity", "exports") for key in requested)
+        # What reads cleaned.orders waits for the day's blocking conservation check.
+        view = dg.AssetKey(["staging", "stg_cleaned__order_lines"])
+        assert view not in requested
+        dg.materialize(
+            assets,
+            partition_key=DAY,
+            selection=[dg.AssetKey(["cleaned", "orders"])],
+            resources={**(defs.resources or {}), "warehouse": warehouse},
+            instance=instance,
+        )
+        checked = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=after.cursor
+        )
+        assert checked.get_requested_partitions(view) == {DAY}
+
+
+def test_a_failed_blocking_check_holds_what_is_below_until_a_rerun_passes() -> None:
+    from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
+    from platform_assets.partitions import daily_partitions
+
+    outcome = {"passed": False}
+
+    @dg.asset(
+        partitions_def=daily_partitions,
+        automation_condition=FOLLOWS_INPUTS_ON_ANY_DAY,
+        check_specs=[dg.AssetCheckSpec("size_change", asset="tables", blocking=True)],
+    )
+    def tables() -> dg.MaterializeResult:
+        return dg.MaterializeResult(
+            check_results=[dg.AssetCheckResult(check_name="size_change", passed=outcome["passed"])]
+        )
+
+    @dg.asset(
+        deps=[tables],
+        partitions_def=daily_partitions,
+        automation_condition=FOLLOWS_INPUTS_ON_ANY_DAY,
+    )
+    def files() -> None:
+        return None
+
+    defs = dg.Definitions(assets=[tables, files])
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        # The size guard fails in the run: Dagster skips `files` in that run...
+        run = dg.materialize(
+            [tables, files], partition_key=DAY, instance=instance, raise_on_error=False
+        )
+        assert not any(
+            event.materialization.asset_key == files.key
+            for event in run.get_asset_materialization_events()
+        )
+        # ...and the next ticks do not run it either, though its input was updated.
+        held = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        assert DAY not in held.get_requested_partitions(files.key)
+        again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=held.cursor)
+        assert DAY not in again.get_requested_partitions(files.key)
+
+        outcome["passed"] = True
+        dg.materialize([tables], partition_key=DAY, instance=instance)
+        released = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=again.cursor
+        )
+        assert DAY in released.get_requested_partitions(files.key)
