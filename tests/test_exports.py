@@ -325,6 +325,7 @@ def test_documented_thresholds_are_the_current_settings() -> None:
         "SIZE_CHANGE_MIN_PEOPLE": export_settings.SIZE_CHANGE_MIN_PEOPLE,
         "SIZE_GUARD_BASELINE_DAYS": export_settings.SIZE_GUARD_BASELINE_DAYS,
         "SIZE_GUARD_MIN_HISTORY": export_settings.SIZE_GUARD_MIN_HISTORY,
+        "AUDIENCE_CARRY_DAYS": export_settings.AUDIENCE_CARRY_DAYS,
         "VOLUME_LOW_RATIO": platform_settings.VOLUME_LOW_RATIO,
         "VOLUME_HIGH_RATIO": platform_settings.VOLUME_HIGH_RATIO,
         "VOLUME_TRAILING_PARTITIONS": platform_settings.VOLUME_TRAILING_PARTITIONS,
@@ -673,3 +674,42 @@ def test_an_audience_without_enough_history_is_not_size_guarded(world: dict[str,
     assert result.success
     assert _checks(result)[("exports/audiences", "size_change")] is True
     assert world["export_directory"].day_files(day) != []
+
+
+def test_an_audience_emptied_today_gets_a_header_only_file_so_the_platform_empties_it_too(
+    world: dict[str, Any],
+) -> None:
+    # Yesterday the campers had members; today only a small new segment has any.
+    assert _materialize(world, PREVIOUS_PARTITION).success
+    hikers = _members(DAY, range(1, 4)).with_columns(segment=pl.lit("hikers"))
+    _write_tables(
+        world["database"],
+        {
+            "segments.segment_membership": pl.concat(
+                [_members(PREVIOUS_DAY, range(1, PEOPLE_IN_SEGMENT + 1)), hikers]
+            )
+        },
+    )
+    result = _materialize(world)
+    assert result.success, _checks(result)
+    assert _query(
+        world,
+        "select audience_id, segment_members, size from exports.audiences"
+        f" where as_of_date = '{PARTITION}' order by audience_id",
+    ) == [(SEGMENT, 0, 0), ("hikers", 3, 3)]
+    files = world["export_directory"].read_day(DAY)
+    assert sorted(files) == [SEGMENT, "hikers"]
+    assert files[SEGMENT].height == 0 and files[SEGMENT].columns == FILE_COLUMNS
+
+    # A week without members later, the audience is no longer exported at all.
+    later = DAY + timedelta(days=export_settings.AUDIENCE_CARRY_DAYS + 1)
+    _write_tables(
+        world["database"],
+        {
+            "segments.segment_membership": _members(later, range(1, 4)).with_columns(
+                segment=pl.lit("hikers")
+            )
+        },
+    )
+    assert _materialize(world, later.isoformat()).success
+    assert sorted(world["export_directory"].read_day(later)) == ["hikers"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
@@ -60,6 +60,10 @@ class ExportInputs:
     email_events: pl.DataFrame  # email, event_type, occurred_at
     order_lines: pl.DataFrame  # order_id, customer_id, sku, status
     products: pl.DataFrame  # sku, name, category
+    # audience_id: audiences exported with members in the last AUDIENCE_CARRY_DAYS days.
+    recent_audiences: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"audience_id": pl.String})
+    )
 
 
 @dataclass(frozen=True)
@@ -113,9 +117,20 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
         pl.lit(day).alias("as_of_date"), pl.col("segment").alias("audience_id"), "customer_id"
     )
     sizes = memberships.group_by("audience_id").agg(pl.len().cast(pl.Int64).alias("size"))
+    member_counts = members.group_by(pl.col("segment").alias("audience_id")).agg(
+        pl.len().cast(pl.Int64).alias("segment_members")
+    )
+    # An audience that had members lately and has none today is exported empty: an email
+    # platform that replaces its list from the file then empties it instead of keeping
+    # yesterday's people (and the size guard sees the drop).
+    emptied = (
+        inputs.recent_audiences.select(pl.col("audience_id").cast(pl.String))
+        .unique()
+        .join(member_counts, on="audience_id", how="anti")
+        .with_columns(pl.lit(0, dtype=pl.Int64).alias("segment_members"))
+    )
     audiences = (
-        members.group_by(pl.col("segment").alias("audience_id"))
-        .agg(pl.len().cast(pl.Int64).alias("segment_members"))
+        pl.concat([member_counts, emptied])
         .join(sizes, on="audience_id", how="left")
         .with_columns(
             pl.lit(day).alias("as_of_date"),

@@ -6,12 +6,13 @@ come from `CUSTOMER_FEATURE_COLUMNS` in the exports settings.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
 from platform_assets.exports.build import ExportInputs, end_of_day
 from platform_assets.exports.settings import (
+    AUDIENCE_CARRY_DAYS,
     BOUNCE_EVENTS,
     BOUNCE_RECOVERY_EVENTS,
     COMPLAINT_EVENTS,
@@ -61,6 +62,16 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
         " where as_of_date = ?",
         [day],
     )
+    audiences = "exports.audiences"
+    recent_audiences = (
+        db.query(
+            f"select distinct audience_id from {audiences}"
+            " where as_of_date < ? and as_of_date >= ? and segment_members > 0",
+            [day, day - timedelta(days=AUDIENCE_CARRY_DAYS)],
+        )
+        if db.table_exists(audiences)
+        else None
+    )
     return ExportInputs(
         members=members,
         customers=db.query(
@@ -97,7 +108,9 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
             [list(SUPPRESSION_EVENTS)],
         ),
         # An order line is re-sent when its status changes: the latest landed by the day counts.
-        # Buyers map to customers through the identity graph as of the day.
+        # Buyers map to customers through the current identity graph, like the segment members
+        # (dbt re-points facts at the current customer_id): after a merge, a re-run of an old
+        # day still knows everything the merged person owns.
         order_lines=db.query(
             f"""
             with lines as (
@@ -111,14 +124,13 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
             ),
             customers as (
                 select source_record_id, customer_id from {table_name(CUSTOMER_RECORDS)}
-                where source = 'shop_customers'
-                    and valid_from <= ? and (valid_to is null or valid_to > ?)
+                where source = 'shop_customers' and valid_to is null
             )
             select lines.order_id, customers.customer_id, lines.sku, lines.status
             from lines
             left join customers on customers.source_record_id = lines.shop_customer_id
             """,
-            [day, end_of_day(day), day, day],
+            [day, end_of_day(day)],
         ),
         products=db.query(
             f"""
@@ -130,4 +142,5 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
             """,
             [day],
         ),
+        **({} if recent_audiences is None else {"recent_audiences": recent_audiences}),
     )

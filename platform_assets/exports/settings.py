@@ -54,6 +54,11 @@ SIZE_GUARD_BASELINE_DAYS = 7
 # size to compare with (a platform's first days, or a first campaign, reshape every audience).
 SIZE_GUARD_MIN_HISTORY = 3
 
+# An audience with members in any of the last AUDIENCE_CARRY_DAYS days is exported (empty, a
+# header-only file) on a day it has none, so the email platform's copy is emptied too. A segment
+# removed from the YAML file stops being exported after that many days.
+AUDIENCE_CARRY_DAYS = 7
+
 # Recommendations per person. Cancelled and refunded lines are not evidence that two products
 # go together or sell well; every line a person ordered still counts as owned.
 RECOMMENDATIONS_PER_PERSON = 3

@@ -235,7 +235,7 @@ def size_changes(
     """Per audience of the day: previous_size, size, change_ratio and `breaches_guard`.
 
     `current` and `previous`: audience_id, size. An audience new today has nothing to compare
-    with and passes; one that vanished appears in no file and needs no guard.
+    with and passes; one emptied today is in `current` with size 0 and is guarded like any other.
     """
     change = (pl.col("size") - pl.col("previous_size")).abs()
     return (
