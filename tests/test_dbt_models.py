@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +399,49 @@ def test_rerunning_a_partition_replaces_it_and_picks_up_late_data(
             " from star.fct_orders where order_id = 'SO-2'",
         ) == [("refunded", False, 0.0, "2026-11-03")]
     assert fact_keys(warehouse_copy) == after
+
+
+def test_rerunning_a_partition_drops_what_its_inputs_no_longer_hold(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    day = "2026-11-02"
+    dropped = query(
+        warehouse_copy,
+        "select event_id from cleaned.web_events where _partition_date = ? order by event_id",
+        [day],
+    )[0][0]
+    with duckdb.connect(str(warehouse_copy)) as db:
+        # A corrected landing file without one event was cleaned again...
+        db.execute("delete from cleaned.web_events where event_id = ?", [dropped])
+        # ...and the next day's segments equal the last evaluation's, so that day's history
+        # has no change, yet a stale change for that day sits in the history.
+        last = db.execute("select max(as_of_date) from segments.segment_membership").fetchall()
+        next_day = last[0][0] + timedelta(days=1)
+        db.execute(
+            "insert into segments.segment_membership select customer_id, segment,"
+            " ? as as_of_date, evaluated_at + interval 1 day, reason"
+            " from segments.segment_membership where as_of_date = ?",
+            [next_day, last[0][0]],
+        )
+        db.execute(
+            "insert into segments.segment_history (customer_id, segment, event_type, event_at,"
+            " as_of_date, reason) select customer_id, segment, 'entered', event_at, ?, 'stale'"
+            " from segments.segment_history limit 1",
+            [next_day],
+        )
+    window = partition_vars(day, now=_aware("2026-11-20 00:00:00"))
+    assert_ok(run_dbt(dbt_project, warehouse_copy, "run", "-s", "path:models/marts",
+                      dbt_vars=window))  # fmt: skip
+    assert query(
+        warehouse_copy, "select count(*) from star.fct_web_events where event_id = ?", [dropped]
+    ) == [(0,)]
+    as_of = partition_vars(next_day.isoformat(), now=_aware("2026-11-20 00:00:00"))
+    assert_ok(run_dbt(dbt_project, warehouse_copy, "run", "-s", "segment_history", dbt_vars=as_of))
+    assert query(
+        warehouse_copy,
+        "select count(*) from segments.segment_history where as_of_date = ?",
+        [next_day],
+    ) == [(0,)]
 
 
 def web_event(event_id: str, at: str, anonymous_id: str, event_type: str, day: str) -> list[Any]:

@@ -31,3 +31,18 @@
 {% macro as_of_date() -%}
     cast(timezone('UTC', {{ as_of_timestamp() }} - interval 1 microsecond) as date)
 {%- endmacro %}
+
+{#- Pre-hook of the incremental models: a re-run replaces its partition as a whole. dbt's
+    delete+insert only deletes the keys the new batch carries, so a row dropped from a corrected
+    landing file, or a segment change that no longer happens, would otherwise stay. -#}
+{% macro delete_partition_window(column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ partition_window_filter(column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delete_as_of_date() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where as_of_date = {{ as_of_date() }}
+    {%- endif -%}
+{%- endmacro %}

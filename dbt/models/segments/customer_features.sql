@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
+        pre_hook="{{ delete_as_of_date() }}",
         unique_key='as_of_date',
         on_schema_change='fail',
     )
@@ -37,7 +38,14 @@ order_lines as (
 ),
 
 email_events as (
-    select email_events.*
+    select
+        email_events.*,
+        -- Rates are the share of the campaigns sent to the customer in the window that they
+        -- opened or clicked (by the as-of moment), so an open of an older campaign does not
+        -- count against this window's sends.
+        min(email_events.occurred_at) filter (where email_events.event_type = 'sent') over (
+            partition by email_events.customer_id, email_events.campaign_id
+        ) as campaign_sent_at
     from {{ ref('fct_email_events') }} as email_events, as_of
     where email_events.occurred_at < as_of.as_of_at and email_events.customer_id is not null
 ),
@@ -117,11 +125,11 @@ email_stats as (
         ) as emails_sent_30d,
         count(distinct email_events.campaign_id) filter (
             where email_events.event_type = 'open'
-                and email_events.occurred_at >= as_of.as_of_at - interval 30 day
+                and email_events.campaign_sent_at >= as_of.as_of_at - interval 30 day
         ) as emails_opened_30d,
         count(distinct email_events.campaign_id) filter (
             where email_events.event_type = 'click'
-                and email_events.occurred_at >= as_of.as_of_at - interval 30 day
+                and email_events.campaign_sent_at >= as_of.as_of_at - interval 30 day
         ) as emails_clicked_30d,
         count(distinct email_events.campaign_id) filter (
             where email_events.event_type = 'sent'
@@ -129,11 +137,11 @@ email_stats as (
         ) as emails_sent_90d,
         count(distinct email_events.campaign_id) filter (
             where email_events.event_type = 'open'
-                and email_events.occurred_at >= as_of.as_of_at - interval 90 day
+                and email_events.campaign_sent_at >= as_of.as_of_at - interval 90 day
         ) as emails_opened_90d,
         count(distinct email_events.campaign_id) filter (
             where email_events.event_type = 'click'
-                and email_events.occurred_at >= as_of.as_of_at - interval 90 day
+                and email_events.campaign_sent_at >= as_of.as_of_at - interval 90 day
         ) as emails_clicked_90d,
         max(email_events.occurred_at) filter (where email_events.event_type in ('open', 'click'))
             as last_email_engagement_at
@@ -286,13 +294,13 @@ derived as (
                     1
                 )
         end as average_days_between_orders,
-        case when emails_sent_30d > 0 then round(least(1, emails_opened_30d / emails_sent_30d), 4)
+        case when emails_sent_30d > 0 then round(emails_opened_30d / emails_sent_30d, 4)
         end as email_open_rate_30d,
-        case when emails_sent_30d > 0 then round(least(1, emails_clicked_30d / emails_sent_30d), 4)
+        case when emails_sent_30d > 0 then round(emails_clicked_30d / emails_sent_30d, 4)
         end as email_click_rate_30d,
-        case when emails_sent_90d > 0 then round(least(1, emails_opened_90d / emails_sent_90d), 4)
+        case when emails_sent_90d > 0 then round(emails_opened_90d / emails_sent_90d, 4)
         end as email_open_rate_90d,
-        case when emails_sent_90d > 0 then round(least(1, emails_clicked_90d / emails_sent_90d), 4)
+        case when emails_sent_90d > 0 then round(emails_clicked_90d / emails_sent_90d, 4)
         end as email_click_rate_90d
     from known_at_as_of
 ),
