@@ -144,6 +144,7 @@ class Graph:
     # Per day, the checks Dagster expected from the run and those that reported a result.
     checks_expected: dict[str, set[dg.AssetCheckKey]]
     checks_reported: dict[str, set[dg.AssetCheckKey]]
+    resources: dict[str, object]
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +202,7 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> Graph:
                 " where valid_to is null and source_record_id like 'KNOWN-%'"
             ).fetchall()
         )
-    return Graph(warehouse, exports, customer_of, checks_expected, checks_reported)
+    return Graph(warehouse, exports, customer_of, checks_expected, checks_reported, resources)
 
 
 def _query(graph: Graph, sql: str, *parameters: object) -> list[tuple]:
@@ -287,3 +288,20 @@ def test_every_check_of_the_graph_reports_a_result_every_day(graph: Graph) -> No
         missing = graph.checks_expected[day] - graph.checks_reported[day]
         assert not missing, (day, sorted(check.to_user_string() for check in missing))
     assert any("ref_dim_date" in check.name for check in graph.checks_reported[LAST_DAY])
+
+
+def test_rerunning_an_old_day_keeps_the_later_days_campaign_performance(graph: Graph) -> None:
+    performance = dg.AssetKey(["segments", "segment_performance"])
+    totals = (
+        "select count(*), sum(sends), sum(opens), max(evaluated_at)"
+        " from segments.segment_performance"
+    )
+    before = _query(graph, totals)
+    assert before[0][0] > 0 and before[0][1] > 0
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CDP_DUCKDB_PATH", str(graph.warehouse.path))
+        result = dg.materialize(
+            ASSETS, partition_key=DAYS[0], selection=[performance], resources=graph.resources
+        )
+    assert result.success
+    assert _query(graph, totals) == before

@@ -4,14 +4,20 @@ membership as (
     select * from {{ ref('segment_membership') }}
 ),
 
+cut as (
+    -- One table for every day: it counts up to the latest evaluation, so re-running an old
+    -- day (a late file) does not cut away the sends, clicks and orders of the days after it.
+    select greatest({{ as_of_timestamp() }}, max(evaluated_at)) as cut_at from membership
+),
+
 email_events as (
-    select * from {{ ref('fct_email_events') }}
-    where customer_id is not null and occurred_at < {{ as_of_timestamp() }}
+    select email_events.* from {{ ref('fct_email_events') }} as email_events, cut
+    where email_events.customer_id is not null and email_events.occurred_at < cut.cut_at
 ),
 
 orders as (
-    select * from {{ ref('fct_orders') }}
-    where is_revenue and customer_id is not null and ordered_at < {{ as_of_timestamp() }}
+    select orders.* from {{ ref('fct_orders') }} as orders, cut
+    where orders.is_revenue and orders.customer_id is not null and orders.ordered_at < cut.cut_at
 ),
 
 evaluations as (
@@ -75,8 +81,9 @@ final as (
             as revenue,
         round(opens / sends, 4) as open_rate,
         round(clicks / sends, 4) as click_rate,
-        {{ as_of_timestamp() }} as evaluated_at
+        any_value(cut.cut_at) as evaluated_at
     from sends_by_segment
+    cross join cut
     left join responses using (customer_id, campaign_id)
     left join orders_after_click using (customer_id, campaign_id)
     group by sends_by_segment.segment, sends_by_segment.campaign_id
