@@ -315,6 +315,23 @@ def test_marts_carry_salted_email_hashes_never_raw_addresses(built_warehouse: Pa
     assert hashed_events == [(3,)]
 
 
+def test_an_address_in_any_text_column_of_a_mart_fails_its_dbt_test(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    with duckdb.connect(str(warehouse_copy)) as db:
+        db.execute(
+            "update star.fct_web_events set url = 'https://shop.example.com/?who=ann@example.com'"
+            " where event_id = (select min(event_id) from star.fct_web_events)"
+        )
+    result = run_dbt(
+        dbt_project, warehouse_copy, "test", "-s", "test_name:no_email_addresses_in_text"
+    )
+    assert result.returncode != 0
+    assert "no_email_addresses_in_text_fct_web_events_" in result.stdout
+    assert "FAIL 1 no_email_addresses_in_text_fct_web_events_" in result.stdout
+    assert "no_email_addresses_in_text_dim_customer_" in result.stdout  # every mart is tested
+
+
 def test_orders_attach_to_customers_through_the_shop_account(built_warehouse: Path) -> None:
     rows = query(
         built_warehouse,

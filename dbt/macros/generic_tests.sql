@@ -36,3 +36,25 @@
         and child.{{ column_name }} is not null
         and parent.{{ field }} is null
 {% endtest %}
+
+{#- No text column of the model holds anything that looks like an email address: a raw address
+    copied into a URL, a UTM tag or a reason string would leak as surely as an `email` column.
+    Model-level, so a column added later is covered without a line of YAML. -#}
+{% test no_email_addresses_in_text(model) %}
+    {%- set text_columns = [] -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(model) -%}
+            {%- if column.is_string() -%}{%- do text_columns.append(column.name) -%}{%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if text_columns -%}
+        {%- for name in text_columns %}
+    select '{{ name }}' as column_name, cast({{ adapter.quote(name) }} as varchar) as value
+    from {{ model }}
+    where regexp_matches({{ adapter.quote(name) }}, '[^@\s]+@[^@\s]+\.[^@\s]+')
+    {% if not loop.last %}union all{% endif %}
+        {%- endfor %}
+    {%- else %}
+    select null as column_name, null as value where false
+    {%- endif %}
+{% endtest %}
