@@ -315,6 +315,26 @@ def test_marts_carry_salted_email_hashes_never_raw_addresses(built_warehouse: Pa
     assert hashed_events == [(3,)]
 
 
+def test_personal_columns_of_the_marts_are_marked_in_meta() -> None:
+    """One convention: `pii: true` on a column that names a person, `pii: pseudonymized` on a
+    salted hash of an address; no column of the marts or segments holds an address."""
+    nodes = json.loads(manifest_path().read_text())["nodes"].values()
+    marked = 0
+    for node in nodes:
+        if node["resource_type"] != "model" or node["config"]["schema"] not in ("star", "segments"):
+            continue
+        for name, column in node["columns"].items():
+            pii = column.get("meta", {}).get("pii")
+            assert not name.endswith(("email", "email_address")), (node["name"], name)
+            if name.endswith("email_hash"):
+                assert pii == "pseudonymized", (node["name"], name)
+                marked += 1
+            elif name in ("first_name", "last_name", "postcode", "phone"):
+                assert pii is True, (node["name"], name)
+                marked += 1
+    assert marked >= 6
+
+
 def test_an_address_in_any_text_column_of_a_mart_fails_its_dbt_test(
     dbt_project: Path, warehouse_copy: Path
 ) -> None:
