@@ -305,3 +305,21 @@ def test_rerunning_an_old_day_keeps_the_later_days_campaign_performance(graph: G
         )
     assert result.success
     assert _query(graph, totals) == before
+
+
+def test_every_customer_is_in_at_most_one_engagement_tier(graph: Graph) -> None:
+    tiers = _query(
+        graph,
+        "select segment, count(*) from segments.segment_membership"
+        " where segment like 'engagement_%' and as_of_date = ? group by segment",
+        date.fromisoformat(LAST_DAY),
+    )
+    assert {segment for segment, _ in tiers} >= {"engagement_high", "engagement_none"}
+    in_several = _query(
+        graph,
+        "select customer_id from segments.segment_membership"
+        " where segment like 'engagement_%' and as_of_date = ?"
+        " group by customer_id having count(*) > 1",
+        date.fromisoformat(LAST_DAY),
+    )
+    assert in_several == []
