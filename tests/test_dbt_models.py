@@ -350,6 +350,18 @@ def test_an_address_in_any_text_column_of_a_mart_fails_its_dbt_test(
     assert "no_email_addresses_in_text_fct_web_events_" in result.stdout
     assert "FAIL 1 no_email_addresses_in_text_fct_web_events_" in result.stdout
     assert "no_email_addresses_in_text_dim_customer_" in result.stdout  # every mart is tested
+    # A partition's run checks the rows it wrote: the day holding the address fails.
+    day = query(
+        warehouse_copy,
+        "select partition_date::varchar from star.fct_web_events"
+        " where url like '%ann@example.com%'",
+    )[0][0]
+    window = partition_vars(day, now=_aware("2026-11-20 00:00:00"))
+    in_window = run_dbt(
+        dbt_project, warehouse_copy, "test", "-s", "no_email_addresses_in_text_fct_web_events_",
+        dbt_vars=window,
+    )  # fmt: skip
+    assert "FAIL 1 no_email_addresses_in_text_fct_web_events_" in in_window.stdout
 
 
 def test_orders_attach_to_customers_through_the_shop_account(built_warehouse: Path) -> None:
