@@ -413,14 +413,13 @@ def main() -> int:
         print(f"reusing {prepared} (prepared {setup['people']:,} people x {setup['days']} days)")
     else:
         setup = _setup(out_dir, arguments.people, arguments.days)
-    if "generate_seconds" in setup:
-        print(
-            f"setup: generate {setup['generate_seconds']} s, raw + cleaned + identity"
-            f" {setup['raw_cleaned_identity_seconds']} s (peak"
-            f" {setup['raw_cleaned_identity_peak_rss_mb']:,} MB), warehouse"
-            f" {setup['prepared_warehouse_mb']:,} MB",
-            flush=True,
-        )
+    print(
+        f"setup: generate {setup['generate_seconds']} s, raw + cleaned + identity"
+        f" {setup['raw_cleaned_identity_seconds']} s (peak"
+        f" {setup['raw_cleaned_identity_peak_rss_mb']:,} MB), warehouse"
+        f" {setup['prepared_warehouse_mb']:,} MB",
+        flush=True,
+    )
 
     start = date.fromisoformat(setup["start"])
     all_days = [(start + timedelta(days=d)).isoformat() for d in range(setup["days"])]

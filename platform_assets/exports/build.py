@@ -49,6 +49,11 @@ TABLE_COLUMNS: dict[str, dict[str, type[pl.DataType]]] = {
 FILE_COLUMNS = ["email", *(c for c in PEOPLE_COLUMNS if c not in ("as_of_date", "email"))]
 
 
+def no_audiences() -> pl.DataFrame:
+    """No earlier audience: the first export day, or a warehouse without exports yet."""
+    return pl.DataFrame(schema={"audience_id": pl.String})
+
+
 @dataclass(frozen=True)
 class ExportInputs:
     """What the exports of one day read. Column lists are in `platform_assets.exports.inputs`."""
@@ -61,9 +66,7 @@ class ExportInputs:
     order_lines: pl.DataFrame  # order_id, customer_id, sku, status
     products: pl.DataFrame  # sku, name, category
     # audience_id: audiences exported with members in the last AUDIENCE_CARRY_DAYS days.
-    recent_audiences: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={"audience_id": pl.String})
-    )
+    recent_audiences: pl.DataFrame = field(default_factory=no_audiences)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from platform_assets.exports.build import ExportInputs, end_of_day
+from platform_assets.exports.build import ExportInputs, end_of_day, no_audiences
 from platform_assets.exports.settings import (
     AUDIENCE_CARRY_DAYS,
     BOUNCE_EVENTS,
@@ -30,6 +30,8 @@ CONSENT = dg.AssetKey(["cleaned", "consent"])
 EMAIL_EVENTS = dg.AssetKey(["cleaned", "email_events"])
 ORDERS = dg.AssetKey(["cleaned", "orders"])
 PRODUCTS = dg.AssetKey(["cleaned", "products"])
+# The layer's own earlier output: which audiences had members on recent days.
+EXPORTED_AUDIENCES = "exports.audiences"
 UPSTREAM = [
     SEGMENT_MEMBERSHIP,
     CUSTOMER_FEATURES,
@@ -62,15 +64,14 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
         " where as_of_date = ?",
         [day],
     )
-    audiences = "exports.audiences"
     recent_audiences = (
         db.query(
-            f"select distinct audience_id from {audiences}"
+            f"select distinct audience_id from {EXPORTED_AUDIENCES}"
             " where as_of_date < ? and as_of_date >= ? and segment_members > 0",
             [day, day - timedelta(days=AUDIENCE_CARRY_DAYS)],
         )
-        if db.table_exists(audiences)
-        else None
+        if db.table_exists(EXPORTED_AUDIENCES)
+        else no_audiences()
     )
     return ExportInputs(
         members=members,
@@ -142,5 +143,5 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
             """,
             [day],
         ),
-        **({} if recent_audiences is None else {"recent_audiences": recent_audiences}),
+        recent_audiences=recent_audiences,
     )

@@ -1,5 +1,6 @@
 """The dbt project as one partitioned multi-asset: staging, intermediate, star and segments."""
 
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -20,6 +21,9 @@ from resources.warehouse import resolve_duckdb_path
 SEGMENT_MEMBERSHIP = dg.AssetKey(["segments", "segment_membership"])
 SEGMENT_HISTORY = dg.AssetKey(["segments", "segment_history"])
 
+# One translator for the asset definition and for mapping manifest nodes to asset keys at run time.
+TRANSLATOR = CdpDbtTranslator()
+
 DbtEvent = (
     dg.Output
     | dg.AssetMaterialization
@@ -31,12 +35,11 @@ DbtEvent = (
 
 def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     """Every dbt model as an asset and every dbt test as a check, daily-partitioned."""
-    dbt_manifest = json.loads(manifest.read_text())
 
     @dbt_assets(
         manifest=manifest,
         name="dbt_models",
-        dagster_dbt_translator=CdpDbtTranslator(),
+        dagster_dbt_translator=TRANSLATOR,
         partitions_def=daily_partitions,
         # One run per day: each day's segments are evaluated as of the end of that day.
         backfill_policy=one_day_per_run,
@@ -61,7 +64,7 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         # against a dimension this step has not built yet. A test whose other model an earlier
         # step of the run built is named outright: Dagster expects its result from this step.
         across = relationship_tests_across_steps(
-            dbt_manifest, context.selected_asset_keys, context.selected_asset_check_keys
+            _read_manifest(manifest), context.selected_asset_keys, context.selected_asset_check_keys
         )
         invocation = dbt.cli(
             [
@@ -94,8 +97,14 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     return dbt_models
 
 
+@functools.cache
+def _read_manifest(path: Path) -> Mapping[str, Any]:
+    """Read when a step first needs it, once per process: never at definition load."""
+    return json.loads(path.read_text())
+
+
 def _model_key(node: Mapping[str, Any]) -> dg.AssetKey:
-    return CdpDbtTranslator().get_asset_key(node)
+    return TRANSLATOR.get_asset_key(node)
 
 
 def relationship_tests_across_steps(
