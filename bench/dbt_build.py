@@ -14,8 +14,8 @@ every day, trains the identity model once and builds identity day by day into
 Each measurement runs in a fresh process on a fresh copy of the prepared warehouse, and
 materializes "group:staging or group:intermediate or group:star or group:segments" (the dbt
 models with their tests as checks, and personas) through the real asset graph with
-`dagster.materialize`, one partition per run as the platform does (each run calls dbt twice:
-the segments that read personas are built in a second dbt step after it):
+`dagster.materialize`, one partition per run as the platform does (one dbt invocation per
+run, the personas Python models included):
 
 - cold day: the last day, no earlier day built by dbt (first build of every table);
 - all days: every day in order (total, and the median day);
@@ -24,10 +24,11 @@ the segments that read personas are built in a second dbt step after it):
 
 How to read the table: `seconds` is the wall time of the materialize call(s). The layer columns
 sum dbt's `execution_time` per node from `run_results.json`, models only; `tests` is every dbt
-test (data and unit tests); `dbt other` is the rest of dbt's own elapsed time (hooks,
-scheduling); `dbt overhead` is the rest of the two dbt steps, a cost that hardly grows with the
-data (dbt's process start-up and project parse, in a fresh target folder each time, and
-Dagster's work around it: row counts, events); `personas` is the Python step. `RSS MB`
+test of the day's build; `dbt other` is the rest of dbt's own elapsed time (hooks,
+scheduling); `dbt overhead` is the rest of the dbt step, a cost that hardly grows with the
+data (dbt's process start-up and its partial-parse check in the warehouse's kept target
+folder, and Dagster's work around it: row counts, events); `personas` is the time in the
+personas Python models (part of the segments column too). `RSS MB`
 is the measuring process's own peak (Dagster, personas, metadata queries; getrusage), `dbt RSS`
 the largest peak of a dbt process (which runs DuckDB in its own process) and `sum RSS` the
 largest sum over the process tree at one moment, both sampled from /proc every 0.1 s. The
@@ -172,6 +173,16 @@ def _dbt_seconds(targets: list[Path], manifest: dict[str, Any]) -> dict[str, flo
     return seconds
 
 
+def _persona_seconds(target: Path) -> float:
+    """Seconds in the personas Python models (k-means), part of the segments layer."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return sum(
+        float(r["execution_time"])
+        for r in results
+        if r["unique_id"].startswith("model.") and "persona" in r["unique_id"]
+    )
+
+
 class _TreeMemory(threading.Thread):
     """Samples /proc every 0.1 s for the peak RSS of this process's descendants (dbt) and of the
     whole tree. A child's getrusage peak is no use here: it starts from the pages it shared with
@@ -231,7 +242,8 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
     warnings.filterwarnings("ignore", message="Asset job .* varying BackfillPolicies")
 
     from platform_assets.definitions import defs
-    from platform_assets.transform import manifest_path
+    from platform_assets.transform.assets import dbt_target_path
+    from platform_assets.transform.project import manifest_path
     from resources import ArtifactStore, ExportDirectory, GroundTruth, LandingZone, Warehouse
 
     manifest = json.loads(manifest_path().read_text())
@@ -247,7 +259,6 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
         "export_directory": ExportDirectory(root=os.environ["CDP_EXPORT_DIR"]),
     }
     selection = dg.AssetSelection.from_string(SELECTION)
-    target_root = Path(os.environ["DBT_TARGET_PATH"])
     memory = _TreeMemory()
     memory.start()
     per_day = []
@@ -274,8 +285,8 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
             for evaluation in result.get_asset_check_evaluations()
             if not evaluation.passed
         )
-        # Segments that read personas need a second dbt step (dbt_models_2) after personas.
-        targets = sorted(target_root.glob(f"dbt_models*-{result.run_id[:7]}-*"))
+        # One dbt invocation per day, personas included, in the warehouse's kept target folder.
+        targets = [dbt_target_path(database)]
         dbt = _dbt_seconds(targets, manifest)
         dbt_steps = sum(s for key, s in steps.items() if key.startswith("dbt_models"))
         per_day.append(
@@ -286,7 +297,7 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
                 **{column: dbt[column] for column in (*LAYERS, "tests")},
                 "dbt other": dbt["dbt elapsed"] - sum(dbt[c] for c in (*LAYERS, "tests")),
                 "dbt overhead": dbt_steps - dbt["dbt elapsed"],
-                "personas": sum(s for key, s in steps.items() if key.endswith("personas")),
+                "personas": _persona_seconds(targets[0]),
                 "dbt elapsed": dbt["dbt elapsed"],
                 "dbt invocations": len(targets),
                 "steps": steps,
@@ -324,10 +335,7 @@ def _run_child(
     shutil.rmtree(folder, ignore_errors=True)
     database = folder / WAREHOUSE_FILE
     _copy_warehouse(base, database)
-    target = folder / "dbt-target"
     environment = _environment(out_dir, database, start)
-    # dagster-dbt puts each invocation's target folder (run_results.json) under this one.
-    environment["DBT_TARGET_PATH"] = str(target)
     log = folder / "run.log"
     command = [sys.executable, __file__, "--child", "--database", str(database), *days]
     if snapshot is not None:

@@ -157,23 +157,59 @@ def _run(arguments: argparse.Namespace) -> int:
     graph = defs.resolve_asset_graph()
     selected = selection.resolve(graph)
     unpartitioned = {key for key in selected if not graph.get(key).is_partitioned}
-    # Landed data first, for every day; then whatever is trained on all of it (the identity
-    # model, once, unless it exists); then the layers built on both, day by day again.
-    ingest = {k for k in selected - unpartitioned if k.path[0] in ("raw", "cleaned")}
-    build = selected - unpartitioned - ingest
+    partitioned = selected - unpartitioned
     failed_days: list[date] = []
-    if ingest:
-        failed_days += _run_days(materialize, ingest, days, arguments.verbose)
-    if unpartitioned:
+    from platform_assets.identity.assets import KEYS, MODEL_KEY
+
+    identity_keys = set(KEYS.values())
+    if MODEL_KEY in unpartitioned and (arguments.retrain or not _model_exists()):
+        # The model is trained on every landed day: land them all first, train once, then
+        # build the layers that use it, day by day again.
+        ingest = {k for k in partitioned if k.path[0] in ("raw", "cleaned")}
+        if ingest:
+            failed_days += _run_days(materialize, ingest, days, arguments.verbose)
         failed_days += _run_once(materialize, unpartitioned, arguments.retrain, days[-1])
-    if build:
-        failed_days += _run_days(materialize, build, days, arguments.verbose)
+        partitioned -= ingest
+    elif unpartitioned - {MODEL_KEY}:
+        failed_days += _run_once(materialize, unpartitioned, arguments.retrain, days[-1])
+    elif MODEL_KEY in unpartitioned:
+        print("identity model: already trained (pass --retrain to train it again)")
+    if partitioned:
+        # One run per day through every selected layer: a day costs one Dagster run.
+        failed_days += _run_days(materialize, partitioned, days, arguments.verbose)
+        stale = _stale_identity_days(end) if identity_keys & partitioned else []
+        if stale:
+            # Identity of a day builds on the day before, so re-running an old day rewinds it;
+            # the later days it had built are re-run so the warehouse ends where it was.
+            print(
+                f"identity was built up to {stale[-1]}: re-running identity and the layers below"
+                f" it for {stale[0]} to {stale[-1]}"
+            )
+            below = {k for k in partitioned if k.path[0] not in ("raw", "cleaned")}
+            failed_days += _run_days(materialize, below, stale, arguments.verbose)
     print(f"dbt's output: {log_path}")
     if failed_days:
         unique = sorted(set(failed_days))
         print(f"{len(unique)} day(s) failed: {', '.join(map(str, unique))}")
         return 1
     return 0
+
+
+def _stale_identity_days(end: date) -> list[date]:
+    """The days after `end` that identity had already built (identity.runs): a re-run of
+    `end` or earlier rewinds the graph, so they no longer hold."""
+    from resources import Warehouse
+
+    warehouse = Warehouse()
+    with warehouse.session() as db:
+        if not db.table_exists("identity.runs"):
+            return []
+        built = db.query(
+            "select distinct partition_date as day from identity.runs where partition_date > ?"
+            " order by 1",
+            [end],
+        )
+    return built["day"].to_list()
 
 
 def _run_once(

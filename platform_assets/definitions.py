@@ -6,7 +6,8 @@ from platform_assets.cleaned.assets import cleaned_assets
 from platform_assets.exports import export_assets
 from platform_assets.identity import identity_assets, identity_checks
 from platform_assets.raw import raw_assets
-from platform_assets.transform import build_dbt_assets, dbt_cli_resource, manifest_path, personas
+from platform_assets.transform.assets import build_dbt_assets
+from platform_assets.transform.project import dbt_cli_resource, manifest_path
 from resources import ArtifactStore, ExportDirectory, GroundTruth, LandingZone, Warehouse
 from sensors import identity_model_drift_sensor, landing_zone_sensor
 
@@ -25,7 +26,6 @@ defs = dg.Definitions(
         *identity_assets,
         # Built here, not at import of platform_assets.transform: it reads dbt's manifest.
         build_dbt_assets(manifest_path()),
-        personas,
         *export_assets,
     ],
     asset_checks=identity_checks,

@@ -40,13 +40,18 @@ def landing_zone_sensor(
     }
     # A day whose folder vanished is reloaded too, so its rows leave the raw layer.
     current |= {entry: "gone" for entry in previous if entry not in current}
+    # One run per day for every source that changed on it: raw loads a day's sources in one
+    # step, so a day whose eight files land together costs one run, not eight.
+    changed_by_day: dict[str, list[str]] = {}
+    for source, day in changed_partitions(current, previous):
+        changed_by_day.setdefault(day, []).append(source)
     requests = [
         dg.RunRequest(
-            run_key=f"{source}/{day}/{current[f'{source}/{day}']}",
+            run_key=day + "/" + ",".join(f"{s}:{current[f'{s}/{day}']}" for s in sources),
             partition_key=day,
-            asset_selection=[raw_asset_key(source)],
+            asset_selection=[raw_asset_key(source) for source in sources],
         )
-        for source, day in changed_partitions(current, previous)
+        for day, sources in sorted(changed_by_day.items())
     ]
     return dg.SensorResult(
         run_requests=requests,

@@ -22,9 +22,8 @@ import duckdb
 import pytest
 import yaml
 
-from platform_assets.transform import build_dbt_assets, dbt_cli_resource, partition_vars
-from platform_assets.transform.assets import relationship_tests_across_steps
-from platform_assets.transform.project import manifest_path
+from platform_assets.transform.assets import build_dbt_assets, dbt_target_path
+from platform_assets.transform.project import dbt_cli_resource, manifest_path, partition_vars
 from platform_assets.transform.settings import DBT_PROJECT_DIR
 from resources import Warehouse
 
@@ -709,7 +708,7 @@ def test_a_segment_requiring_an_undefined_segment_fails_naming_it(
     assert "orphan" in result.stdout and "no_such_segment" in result.stdout
 
 
-def test_dagster_materializes_a_partition_with_vars_keys_and_blocking_checks(
+def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     dbt_project: Path, warehouse_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse_copy))
@@ -746,29 +745,19 @@ def test_dagster_materializes_a_partition_with_vars_keys_and_blocking_checks(
     assert web_events.metadata["table_row_count"].value == 6
     checks = result.get_asset_check_evaluations()
     assert checks and all(check.passed for check in checks)
-
-
-def test_a_step_without_the_dimensions_names_its_relationship_tests_to_them() -> None:
-    manifest = json.loads(manifest_path().read_text())
-    dbt_models = build_dbt_assets(manifest_path())
-    everything = relationship_tests_across_steps(manifest, dbt_models.keys, dbt_models.check_keys)
-    assert everything == []  # dbt's own selection runs every test of a whole build
-
-    # The step after identity: facts without the dimensions built from cleaned tables alone.
-    dims = {dg.AssetKey(["star", name]) for name in ("dim_date", "dim_campaign", "dim_product")}
-    facts_step = {key for key in dbt_models.keys if key.path[0] != "staging"} - dims
-    across = relationship_tests_across_steps(manifest, facts_step, dbt_models.check_keys)
-    assert "relationships_fct_orders_order_date_key__date_key__ref_dim_date_" in across
-    assert "relationships_fct_order_lines_sku__sku__ref_dim_product_" in across
-    # Tests within the step, and tests on models the step does not build, are dbt's to select.
-    assert "unique_fct_orders_order_id" not in across
-    assert not any(name.startswith(("unique_dim_", "not_null_dim_date")) for name in across)
-    # A check deselected in Dagster is not run by name.
-    without = {check for check in dbt_models.check_keys if "ref_dim_date" not in check.name}
-    assert not any(
-        "ref_dim_date" in name
-        for name in relationship_tests_across_steps(manifest, facts_step, without)
+    # The window went through ops.dbt_partition, emptied once dbt exited, never through --vars:
+    # the next partition's run reuses the parse instead of parsing the project again.
+    assert query(warehouse_copy, "select count(*) from ops.dbt_partition") == [(0,)]
+    again = dg.materialize(
+        [dbt_models],
+        partition_key="2026-11-03",
+        resources={"dbt": dbt_cli_resource(dbt_project), "warehouse": Warehouse()},
+        selection=dg.AssetSelection.groups("star", "staging", "intermediate"),
     )
+    assert again.success
+    log = (dbt_target_path(warehouse_copy) / "dbt.log").read_text()
+    assert "Partial parsing enabled, no changes found, skipping parsing" in log
+    assert "--vars" not in log.split("Running with dbt")[-1]
 
 
 def _aware(moment: str) -> Any:

@@ -1,16 +1,14 @@
-"""Personas: the pure k-means core on small frames, then the asset on a real DuckDB file."""
+"""Personas: the pure k-means core on small frames (dbt's Python models run it in the dbt tests)."""
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
+from datetime import UTC, date, datetime
 
-import dagster as dg
 import numpy as np
 import polars as pl
+import pytest
 
-from platform_assets.transform.personas import assign_personas, personas
-from resources import Warehouse
+from platform_assets.transform.personas import assign_personas, describe_personas, run_as_of_date
 
 AS_OF = date(2026, 11, 14)
 
@@ -112,38 +110,31 @@ def test_the_same_features_give_the_same_personas() -> None:
     assert first.members.equals(second.members)
 
 
-def test_asset_writes_personas_and_centroids_and_replaces_its_day(tmp_path: Path) -> None:
-    warehouse = Warehouse(database=str(tmp_path / "warehouse.duckdb"))
+def test_centroids_described_from_the_members_equal_those_of_the_fit() -> None:
     frame = features({"big": (20, BIG_SPENDERS), "reader": (20, ENGAGED_READERS),
                       "lapsing": (20, LAPSING)})  # fmt: skip
-    with warehouse.connection() as db:
-        db.execute("create schema segments")
-        db.register("frame", frame.to_arrow())
-        db.execute("create table segments.customer_features as select * from frame")
-        # another day's features must not be read into this day's personas
-        db.execute(
-            """insert into segments.customer_features
-            select * replace (date '2026-11-13' as as_of_date, customer_id || '-old' as customer_id)
-            from frame"""
-        )
-
-    for _ in range(2):
-        result = personas(dg.build_asset_context(partition_key=AS_OF.isoformat()), warehouse)
-    assert isinstance(result, dg.MaterializeResult)
-    assert result.metadata and result.metadata["k"] == 3
-    counts = warehouse.query(
-        """select (select count(*) from segments.personas) as members,
-        (select count(distinct customer_id) from segments.personas) as customers,
-        (select count(*) from segments.persona_centroids) as centroids,
-        (select count(*) from segments.personas where customer_id like '%-old') as other_day"""
-    ).to_dicts()[0]
-    assert counts == {"members": 60, "customers": 60, "centroids": 3, "other_day": 0}
+    fitted = assign_personas(frame, AS_OF)
+    described = describe_personas(frame, fitted.members, AS_OF)
+    expected = fitted.centroids.sort("persona")
+    assert described.columns == expected.columns
+    assert described["persona"].to_list() == expected["persona"].to_list()
+    assert described["customers"].to_list() == [20, 20, 20]
+    for column in expected.columns:
+        if expected[column].dtype == pl.Float64:
+            assert np.allclose(described[column].to_numpy(), expected[column].to_numpy())
+    assert set(fitted.members["k"].to_list()) == {3}
 
 
-def test_asset_is_a_daily_segments_asset_whose_description_states_its_grain() -> None:
-    spec = next(iter(personas.specs))
-    assert spec.description and "one row per" in spec.description.lower()
-    assert spec.key == dg.AssetKey(["segments", "personas"])
-    assert spec.group_name == "segments"
-    assert personas.partitions_def is not None
-    assert personas.partitions_def.has_partition_key(AS_OF.isoformat())
+@pytest.mark.parametrize(
+    ("as_of_var", "window", "expected"),
+    [
+        ("2026-11-15 00:00:00+00:00", None, date(2026, 11, 14)),
+        ("None", datetime(2026, 11, 10, tzinfo=UTC), date(2026, 11, 9)),
+        (None, None, date(2026, 11, 20)),
+    ],
+)
+def test_a_run_evaluates_the_var_else_the_window_else_now(
+    as_of_var: str | None, window: datetime | None, expected: date
+) -> None:
+    now = datetime(2026, 11, 20, 11, 30, tzinfo=UTC)
+    assert run_as_of_date(as_of_var, window, now) == expected

@@ -36,6 +36,17 @@ def test_new_file_requests_its_raw_partition_once(land: LandFile, landing_zone) 
     assert json.loads(again.cursor) == json.loads(first.cursor)
 
 
+def test_sources_landing_on_one_day_share_one_run(land: LandFile, landing_zone) -> None:
+    land("orders", "a.csv", "order_id\n")
+    land("products", "a.csv", "sku\n")
+    land("orders", "b.csv", "order_id\n", day="2026-11-03")
+    requests = _evaluate(landing_zone, None).run_requests
+    assert [(r.partition_key, r.asset_selection) for r in requests] == [
+        (DAY, [dg.AssetKey(["raw", "orders"]), dg.AssetKey(["raw", "products"])]),
+        ("2026-11-03", [dg.AssetKey(["raw", "orders"])]),
+    ]
+
+
 def test_late_file_requests_the_partition_again(land: LandFile, landing_zone) -> None:
     land("orders", "a.csv", "order_id\n")
     first = _evaluate(landing_zone, None)

@@ -1,35 +1,68 @@
-{#- The partition window Dagster passes through --vars; both unset means every partition. -#}
+{#- The partition window of a run: landing days [min_date, max_date) and the moment `as_of`.
 
-{% macro partition_window_filter(column, lookback_days=0) -%}
-    {%- set min_date = var('min_date') -%}
-    {%- set max_date = var('max_date') -%}
-    {%- if min_date is none and max_date is none -%}
-        true
+    Dagster writes it to the one-row table `ops.dbt_partition` before it starts dbt and empties
+    it afterwards, so the `--vars` of a run never change and dbt keeps its partial parse (a
+    changed var forces a full parse, about five seconds). Vars of the same names still win, for
+    a build by hand; an empty table and no vars mean every partition, as of now. -#}
+
+{% macro create_partition_window_table() -%}
+    create schema if not exists ops;
+    create table if not exists ops.dbt_partition (
+        partition_key varchar, min_date date, max_date date, as_of timestamptz
+    )
+{%- endmacro %}
+
+{% macro window_min_date() -%}
+    {%- if var('min_date') is not none -%}
+        date '{{ var("min_date") }}'
     {%- else -%}
-        {%- set conditions = [] -%}
-        {%- if min_date is not none -%}
-            {%- do conditions.append(column ~ " >= date '" ~ min_date ~ "' - interval " ~ lookback_days ~ " day") -%}
-        {%- endif -%}
-        {%- if max_date is not none -%}
-            {%- do conditions.append(column ~ " < date '" ~ max_date ~ "'") -%}
-        {%- endif -%}
-        ({{ conditions | join(' and ') }})
+        coalesce((select min(min_date) from ops.dbt_partition), date '-infinity')
     {%- endif -%}
 {%- endmacro %}
 
-{#- The moment segments are evaluated at: var `as_of` (Dagster passes the end of the partition's
-    day, or the run's start for today's partition), else the moment of the build. -#}
+{% macro window_max_date() -%}
+    {%- if var('max_date') is not none -%}
+        date '{{ var("max_date") }}'
+    {%- else -%}
+        coalesce((select max(max_date) from ops.dbt_partition), date 'infinity')
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whether the run has a window at all (SQL boolean): a build without one covers every day. -#}
+{% macro has_partition_window() -%}
+    {%- if var('min_date') is not none or var('max_date') is not none or var('as_of') is not none -%}
+        true
+    {%- else -%}
+        exists (select 1 from ops.dbt_partition)
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro partition_window_filter(column, lookback_days=0) -%}
+    ({{ column }} >= {{ window_min_date() }} - interval {{ lookback_days }} day
+        and {{ column }} < {{ window_max_date() }})
+{%- endmacro %}
+
+{#- The moment segments are evaluated at: the window's `as_of` (Dagster passes the end of the
+    partition's day, or the run's start for today's partition), else the moment of the build. -#}
 {% macro as_of_timestamp() -%}
     {%- if var('as_of') is not none -%}
         cast('{{ var("as_of") }}' as timestamptz)
     {%- else -%}
-        cast(get_current_timestamp() as timestamptz)
+        coalesce(
+            (select max(as_of) from ops.dbt_partition),
+            cast(get_current_timestamp() as timestamptz)
+        )
     {%- endif -%}
 {%- endmacro %}
 
 {#- Partition D is evaluated as of D + 1 day 00:00 UTC, so the date is the day the moment ends. -#}
 {% macro as_of_date() -%}
     cast(timezone('UTC', {{ as_of_timestamp() }} - interval 1 microsecond) as date)
+{%- endmacro %}
+
+{#- A fact as it had landed by the as-of day: `column` is its (first) landing partition. -#}
+{% macro landed_by_as_of(relation, column='partition_date') -%}
+    (select * from {{ relation }} where {{ column }} <= {{ as_of_date() }})
 {%- endmacro %}
 
 {#- Pre-hook of the incremental models: a re-run replaces its partition as a whole. dbt's
@@ -44,5 +77,34 @@
 {% macro delete_as_of_date() -%}
     {%- if is_incremental() -%}
         delete from {{ this }} where as_of_date = {{ as_of_date() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Generic tests of an incremental model judge the rows this run wrote: the facts' landing
+    window, the segments' as_of_date. Earlier rows were judged by the run that wrote them, and
+    re-reading every stored day made each day slower than the last. It also keeps an old day's
+    re-run honest: identity is rewound to that day, so rows later days wrote may name
+    customers the rewound graph does not know yet (until those days re-run). Tables without
+    either column (dimensions) are judged whole, and so is everything in a build without a
+    window. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- set conditions = [where] if where else [] -%}
+    {%- set parent = graph.nodes.get(model.attached_node) if model.attached_node else none -%}
+    {%- if parent is not none and parent.resource_type == 'model' -%}
+        {%- set columns = parent.columns.keys() | list -%}
+        {%- if 'partition_date' in columns -%}
+            {%- do conditions.append('(not ' ~ has_partition_window() ~ ' or '
+                ~ partition_window_filter('partition_date') ~ ')') -%}
+        {%- elif 'as_of_date' in columns -%}
+            {%- do conditions.append('(not ' ~ has_partition_window() ~ ' or as_of_date = '
+                ~ as_of_date() ~ ')') -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ')
+            ~ ') dbt_subquery') -%}
+    {%- else -%}
+        {%- do return(relation) -%}
     {%- endif -%}
 {%- endmacro %}

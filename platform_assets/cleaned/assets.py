@@ -1,5 +1,6 @@
 """Cleaned layer: normalized, validated, reconciled rows in `cleaned.<source>`, nothing lost."""
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -56,28 +57,21 @@ def cleaned_tables(source: str) -> dict[str, str]:
     }
 
 
-def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
-    key = dg.AssetKey([LAYER, contract.name])
-    tables = cleaned_tables(contract.name)
+def cleaned_asset_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey([LAYER, source])
 
-    @dg.asset(
-        key=key,
-        ins={"raw_rows": dg.AssetIn(raw_asset_key(contract.name), dagster_type=dg.Nothing)},
+
+def cleaned_asset_spec(contract: SourceContract) -> dg.AssetSpec:
+    tables = cleaned_tables(contract.name)
+    return dg.AssetSpec(
+        cleaned_asset_key(contract.name),
+        deps=[raw_asset_key(contract.name)],
         group_name=LAYER,
-        partitions_def=daily_partitions,
-        backfill_policy=one_day_per_run,
-        pool=WAREHOUSE_WRITER_POOL,
         owners=OWNERS,
         kinds={"duckdb", "polars"},
         tags={"layer": LAYER},
         freshness_policy=FRESHNESS[LAYER],
         automation_condition=FOLLOWS_INPUTS_ON_ANY_DAY,
-        check_specs=[
-            dg.AssetCheckSpec(
-                name, asset=key, description=description, blocking=name == "conservation"
-            )
-            for name, description in CHECKS.items()
-        ],
         metadata={
             "dagster/table_name": tables["cleaned"],
             "dagster/column_schema": column_schema(
@@ -92,48 +86,80 @@ def build_cleaned_asset(contract: SourceContract) -> dg.AssetsDefinition:
             f" `{tables['superseded']}`."
         ),
     )
-    def cleaned_source(
-        context: dg.AssetExecutionContext, warehouse: Warehouse
-    ) -> dg.MaterializeResult:
-        partition_date = date.fromisoformat(context.partition_key)
-        with warehouse.session() as db:
-            raw = db.query(
-                f"select * from raw.{contract.name} where {PARTITION_DATE} = ?"
-                " order by _source_file, _row_number",
-                [partition_date],
-            )
-            result = clean_partition(contract.name, raw, as_of=datetime.now(UTC))
-            where = {PARTITION_DATE: partition_date}
-            db.replace(
-                [
-                    TableWrite(tables["cleaned"], result.cleaned, where),
-                    TableWrite(tables["quarantined"], result.quarantined, where),
-                    TableWrite(tables["value_issues"], result.value_issues, where),
-                    TableWrite(tables["superseded"], result.superseded, where),
-                ]
-            )
-            verdicts = _verdicts(contract, partition_date, raw.height, result, db)
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": result.cleaned.height,
-                "raw_rows": raw.height,
-                "quarantined_rows": result.quarantined.height,
-                "superseded_rows": result.superseded.height,
-                "nulled_values": result.value_issues.height,
-                "quarantine_rules": dg.MetadataValue.json(_rule_counts(result.quarantined)),
-                "value_rules": dg.MetadataValue.json(
-                    {
-                        f"{r['column_name']}:{r['rule']}": r["len"]
-                        for r in result.value_issues.group_by("column_name", "rule")
-                        .len()
-                        .to_dicts()
-                    }
-                ),
-            },
-            check_results=check_results(verdicts, warnings=WARNING_CHECKS),
-        )
 
-    return cleaned_source
+
+# One step cleans every selected source of the day over one connection, as raw loads them;
+# each source keeps its own asset, checks and automation.
+@dg.multi_asset(
+    name="cleaned_sources",
+    specs=[cleaned_asset_spec(contract) for contract in SOURCES.values()],
+    check_specs=[
+        dg.AssetCheckSpec(
+            name,
+            asset=cleaned_asset_key(source),
+            description=description,
+            blocking=name == "conservation",
+        )
+        for source in SOURCES
+        for name, description in CHECKS.items()
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=one_day_per_run,
+    pool=WAREHOUSE_WRITER_POOL,
+    can_subset=True,
+)
+def cleaned_sources(
+    context: dg.AssetExecutionContext, warehouse: Warehouse
+) -> Iterator[dg.MaterializeResult]:
+    """Cleans the day's raw rows of every selected source into `cleaned.<source>`."""
+    partition_date = date.fromisoformat(context.partition_key)
+    selected = [
+        c for c in SOURCES.values() if cleaned_asset_key(c.name) in context.selected_asset_keys
+    ]
+    with warehouse.session() as db:
+        for contract in selected:
+            yield clean_source(contract, partition_date, db)
+
+
+def clean_source(
+    contract: SourceContract, partition_date: date, db: WarehouseSession
+) -> dg.MaterializeResult:
+    tables = cleaned_tables(contract.name)
+    raw = db.query(
+        f"select * from raw.{contract.name} where {PARTITION_DATE} = ?"
+        " order by _source_file, _row_number",
+        [partition_date],
+    )
+    result = clean_partition(contract.name, raw, as_of=datetime.now(UTC))
+    where = {PARTITION_DATE: partition_date}
+    db.replace(
+        [
+            TableWrite(tables["cleaned"], result.cleaned, where),
+            TableWrite(tables["quarantined"], result.quarantined, where),
+            TableWrite(tables["value_issues"], result.value_issues, where),
+            TableWrite(tables["superseded"], result.superseded, where),
+        ]
+    )
+    verdicts = _verdicts(contract, partition_date, raw.height, result, db)
+    key = cleaned_asset_key(contract.name)
+    return dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "dagster/row_count": result.cleaned.height,
+            "raw_rows": raw.height,
+            "quarantined_rows": result.quarantined.height,
+            "superseded_rows": result.superseded.height,
+            "nulled_values": result.value_issues.height,
+            "quarantine_rules": dg.MetadataValue.json(_rule_counts(result.quarantined)),
+            "value_rules": dg.MetadataValue.json(
+                {
+                    f"{r['column_name']}:{r['rule']}": r["len"]
+                    for r in result.value_issues.group_by("column_name", "rule").len().to_dicts()
+                }
+            ),
+        },
+        check_results=check_results(verdicts, warnings=WARNING_CHECKS, asset_key=key),
+    )
 
 
 def _rule_counts(quarantined: pl.DataFrame) -> dict[str, int]:
@@ -224,4 +250,4 @@ def _verdicts(
     }
 
 
-cleaned_assets = [build_cleaned_asset(contract) for contract in SOURCES.values()]
+cleaned_assets = [cleaned_sources]

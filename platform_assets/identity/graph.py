@@ -9,7 +9,7 @@ graph so that a person keeps their id for as long as they exist.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -161,9 +161,14 @@ class IdAssignment:
     customers: pl.DataFrame  # record_key, customer_id
     events: pl.DataFrame  # event_type, customer_id, other_customer_id, record_count, reason
     issued: list[str]  # ids minted by this assignment
+    # The smallest record key of the cluster each minted id went to: a replay of the same day
+    # gives that cluster the same id again.
+    issued_to: list[str] = field(default_factory=list)
 
 
-def assign_customer_ids(clusters: pl.DataFrame, next_number: int) -> IdAssignment:
+def assign_customer_ids(
+    clusters: pl.DataFrame, next_number: int, reissuable: dict[str, str] | None = None
+) -> IdAssignment:
     """Carry customer ids from the previous graph onto new clusters.
 
     `clusters` has `record_key, component, previous_customer_id` (null for a new record) and
@@ -172,6 +177,10 @@ def assign_customer_ids(clusters: pl.DataFrame, next_number: int) -> IdAssignmen
     A cluster keeps the oldest id it claims and folds the others into it (`merge`); a cluster
     that claims none gets a fresh id, recorded as a `split` if its records had an id before,
     else as `new`. Ids are numbered in issue order, so the oldest is the smallest.
+
+    `reissuable` maps a record key to the id a rewound run of this day minted for the cluster
+    it was the smallest record of: re-running an old day gives the same people the same ids
+    instead of minting new ones (an id still never passes to anyone else's records).
     """
     claims = (
         clusters.filter(pl.col("previous_customer_id").is_not_null())
@@ -202,6 +211,9 @@ def assign_customer_ids(clusters: pl.DataFrame, next_number: int) -> IdAssignmen
             )
 
     issued: list[str] = []
+    issued_to: list[str] = []
+    reissuable = reissuable or {}
+    first_record = dict(clusters.group_by("component").agg(pl.col("record_key").min()).iter_rows())
     previous_by_component = (
         clusters.filter(pl.col("previous_customer_id").is_not_null())
         .group_by("component")
@@ -211,8 +223,13 @@ def assign_customer_ids(clusters: pl.DataFrame, next_number: int) -> IdAssignmen
     for component in sizes.sort("component")["component"]:
         if component in kept:
             continue
-        customer_id = format_customer_id(next_number + len(issued))
-        issued.append(customer_id)
+        replayed = reissuable.get(first_record[component])
+        if replayed is not None and replayed not in kept.values():
+            customer_id = replayed
+        else:
+            customer_id = format_customer_id(next_number + len(issued))
+            issued.append(customer_id)
+            issued_to.append(first_record[component])
         kept[component] = customer_id
         origins = previous_ids.get(component) or []
         for origin in origins:
@@ -249,4 +266,4 @@ def assign_customer_ids(clusters: pl.DataFrame, next_number: int) -> IdAssignmen
     event_frame = pl.DataFrame(events, schema=event_schema).join(
         counts, on="customer_id", how="left"
     )
-    return IdAssignment(customers=customers, events=event_frame, issued=issued)
+    return IdAssignment(customers=customers, events=event_frame, issued=issued, issued_to=issued_to)

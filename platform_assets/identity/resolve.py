@@ -47,8 +47,10 @@ create table if not exists {SCHEMA}.identity_events (
     partition_date date not null, recorded_at timestamptz not null
 );
 create table if not exists {SCHEMA}.issued_customer_ids (
-    customer_id varchar not null, issued_partition date not null, issued_at timestamptz not null
+    customer_id varchar not null, issued_partition date not null, issued_at timestamptz not null,
+    record_key varchar
 );
+alter table {SCHEMA}.issued_customer_ids add column if not exists record_key varchar;
 create table if not exists {SCHEMA}.runs (
     partition_date date not null, window_after date, model_version varchar not null,
     records_scored bigint, comparisons_scored bigint, recorded_at timestamptz not null
@@ -407,7 +409,17 @@ def _resolve(
         on="record_key",
         how="left",
     )
-    ids = graph.assign_customer_ids(with_previous, next_number)
+    # Ids a rewound run of this day or a later one minted, for the record each went to: a
+    # replay hands them to the same clusters again (a rewind never deletes an issued id).
+    reissuable = connection.execute(
+        f"""select record_key, min(customer_id) from {SCHEMA}.issued_customer_ids
+        where issued_partition >= $p and record_key is not null
+            and customer_id not in (
+                select customer_id from {SCHEMA}.customer_records where valid_to is null)
+        group by record_key""",
+        {"p": partition},
+    ).fetchall()
+    ids = graph.assign_customer_ids(with_previous, next_number, dict(reissuable))
     result.events = dict(ids.events.group_by("event_type").len().iter_rows())
 
     reassigned = ids.customers.join(
@@ -454,10 +466,14 @@ def _resolve(
     )
     connection.register(
         "issued",
-        pl.DataFrame({"customer_id": ids.issued}, schema={"customer_id": pl.Utf8}).to_arrow(),
+        pl.DataFrame(
+            {"customer_id": ids.issued, "record_key": ids.issued_to},
+            schema={"customer_id": pl.Utf8, "record_key": pl.Utf8},
+        ).to_arrow(),
     )
     connection.execute(
-        f"insert into {SCHEMA}.issued_customer_ids select customer_id, $p, $at from issued",
+        f"insert into {SCHEMA}.issued_customer_ids"
+        " select customer_id, $p, $at, record_key from issued",
         {"p": partition, "at": recorded_at},
     )
     connection.register("events", ids.events.to_arrow())

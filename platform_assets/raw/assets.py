@@ -1,5 +1,6 @@
 """Raw layer: every landing file of a day in `raw.<source>`, values exactly as they arrived."""
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -53,26 +54,16 @@ def raw_asset_key(source: str) -> dg.AssetKey:
     return dg.AssetKey([LAYER, source])
 
 
-def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
-    key = raw_asset_key(contract.name)
-    table = f"{LAYER}.{contract.name}"
-
-    @dg.asset(
-        key=key,
+def raw_asset_spec(contract: SourceContract) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        raw_asset_key(contract.name),
         group_name=LAYER,
-        partitions_def=daily_partitions,
-        backfill_policy=one_day_per_run,
-        pool=WAREHOUSE_WRITER_POOL,
         owners=OWNERS,
         kinds={"duckdb"},
         tags={"layer": LAYER},
         freshness_policy=FRESHNESS[LAYER],
-        check_specs=[
-            dg.AssetCheckSpec(name, asset=key, description=description)
-            for name, description in CHECKS.items()
-        ],
         metadata={
-            "dagster/table_name": table,
+            "dagster/table_name": f"{LAYER}.{contract.name}",
             "dagster/column_schema": column_schema(raw_table_schema(contract)),
         },
         description=(
@@ -81,56 +72,85 @@ def build_raw_asset(contract: SourceContract) -> dg.AssetsDefinition:
             " lineage (`_source_file`, `_row_number`, `_loaded_at`). Grain: one row per line of"
             " a landed file. Re-materializing a day replaces that day's rows."
         ),
+        skippable=True,
     )
-    def raw_source(
-        context: dg.AssetExecutionContext, warehouse: Warehouse, landing_zone: LandingZone
-    ) -> dg.MaterializeResult:
-        partition_date = date.fromisoformat(context.partition_key)
-        files = landing_zone.files(contract.name, context.partition_key)
-        load = load_partition(
-            contract,
-            partition_date,
-            (
-                LandedBytes(f.relative_path, content, file_sha256(content))
-                for f in files
-                for content in [landing_zone.read_bytes(f)]
-            ),
-            loaded_at=datetime.now(UTC),
-        )
-        where = {PARTITION_DATE: partition_date}
-        with warehouse.session() as db:
-            db.replace(
-                [
-                    TableWrite(table, load.rows, where),
-                    TableWrite(
-                        LANDED_FILES_TABLE, load.landed_files, where | {"source": contract.name}
-                    ),
-                    TableWrite(
-                        REJECTED_LINES_TABLE, load.rejected_lines, where | {"source": contract.name}
-                    ),
-                ]
-            )
-            db.execute(
-                f"create or replace view {REJECTED_FILES_VIEW} as"
-                f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
-            )
-            if not files:
-                context.log.info(
-                    f"No {contract.name} files landed for {partition_date}: empty partition"
-                )
-            verdicts = _verdicts(contract, partition_date, load, db, landing_zone)
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": load.rows.height,
-                "files": len(files),
-                "files_rejected": load.rejected_files.height,
-                "lines_rejected": load.rejected_lines.height,
-                "notes": dg.MetadataValue.json(load.notes),
-            },
-            check_results=check_results(verdicts, warnings=WARNING_CHECKS),
-        )
 
-    return raw_source
+
+# One step loads every selected source of the day over one connection: a step and a
+# connection per source cost more than a day's files. Each source stays its own asset with
+# its own checks, and the sensor or a user can still select any subset.
+@dg.multi_asset(
+    name="raw_sources",
+    specs=[raw_asset_spec(contract) for contract in SOURCES.values()],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset=raw_asset_key(source), description=description)
+        for source in SOURCES
+        for name, description in CHECKS.items()
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=one_day_per_run,
+    pool=WAREHOUSE_WRITER_POOL,
+    can_subset=True,
+)
+def raw_sources(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, landing_zone: LandingZone
+) -> Iterator[dg.MaterializeResult]:
+    """Loads the day's landing files of every selected source into `raw.<source>`."""
+    partition_date = date.fromisoformat(context.partition_key)
+    selected = [c for c in SOURCES.values() if raw_asset_key(c.name) in context.selected_asset_keys]
+    with warehouse.session() as db:
+        for contract in selected:
+            yield load_raw_source(context, contract, partition_date, db, landing_zone)
+
+
+def load_raw_source(
+    context: dg.AssetExecutionContext,
+    contract: SourceContract,
+    partition_date: date,
+    db: WarehouseSession,
+    landing_zone: LandingZone,
+) -> dg.MaterializeResult:
+    table = f"{LAYER}.{contract.name}"
+    files = landing_zone.files(contract.name, partition_date.isoformat())
+    load = load_partition(
+        contract,
+        partition_date,
+        (
+            LandedBytes(f.relative_path, content, file_sha256(content))
+            for f in files
+            for content in [landing_zone.read_bytes(f)]
+        ),
+        loaded_at=datetime.now(UTC),
+    )
+    where = {PARTITION_DATE: partition_date}
+    db.replace(
+        [
+            TableWrite(table, load.rows, where),
+            TableWrite(LANDED_FILES_TABLE, load.landed_files, where | {"source": contract.name}),
+            TableWrite(
+                REJECTED_LINES_TABLE, load.rejected_lines, where | {"source": contract.name}
+            ),
+        ]
+    )
+    db.execute(
+        f"create or replace view {REJECTED_FILES_VIEW} as"
+        f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
+    )
+    if not files:
+        context.log.info(f"No {contract.name} files landed for {partition_date}: empty partition")
+    verdicts = _verdicts(contract, partition_date, load, db, landing_zone)
+    key = raw_asset_key(contract.name)
+    return dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "dagster/row_count": load.rows.height,
+            "files": len(files),
+            "files_rejected": load.rejected_files.height,
+            "lines_rejected": load.rejected_lines.height,
+            "notes": dg.MetadataValue.json(load.notes),
+        },
+        check_results=check_results(verdicts, warnings=WARNING_CHECKS, asset_key=key),
+    )
 
 
 def _verdicts(
@@ -199,4 +219,4 @@ def trailing_row_counts(
     return counts["n"].to_list()
 
 
-raw_assets = [build_raw_asset(contract) for contract in SOURCES.values()]
+raw_assets = [raw_sources]

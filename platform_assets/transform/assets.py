@@ -1,9 +1,7 @@
 """The dbt project as one partitioned multi-asset: staging, intermediate, star and segments."""
 
-import functools
-import json
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,13 +11,17 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from platform_assets.partitions import daily_partitions, one_day_per_run
 from platform_assets.settings import WAREHOUSE_WRITER_POOL
+from platform_assets.transform.personas import CENTROIDS_TABLE, persona_table
 from platform_assets.transform.project import partition_vars
+from platform_assets.transform.settings import DBT_MANIFEST_PATH
 from platform_assets.transform.translator import CdpDbtTranslator
 from resources import Warehouse, WarehouseSession
 from resources.warehouse import resolve_duckdb_path
 
 SEGMENT_MEMBERSHIP = dg.AssetKey(["segments", "segment_membership"])
 SEGMENT_HISTORY = dg.AssetKey(["segments", "segment_history"])
+PERSONAS = dg.AssetKey(["segments", "personas"])
+PARTITION_WINDOW_TABLE = "ops.dbt_partition"
 
 # One translator for the asset definition and for mapping manifest nodes to asset keys at run time.
 TRANSLATOR = CdpDbtTranslator()
@@ -58,30 +60,27 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
                 f" {resolve_duckdb_path()}: set CDP_DUCKDB_PATH to the warehouse file and leave"
                 " the resource's `database` empty."
             )
-        dbt_vars = partition_vars(context.partition_key, now=datetime.now(UTC))
-        context.log.info(f"dbt vars: {dbt_vars}")
-        # Buildable: a test spanning two models (a relationship) runs once both exist, never
-        # against a dimension this step has not built yet. A test whose other model an earlier
-        # step of the run built is named outright: Dagster expects its result from this step.
-        across = relationship_tests_across_steps(
-            _read_manifest(manifest), context.selected_asset_keys, context.selected_asset_check_keys
-        )
-        invocation = dbt.cli(
-            [
-                "build",
-                "--vars",
-                json.dumps(dbt_vars),
-                "--indirect-selection",
-                "buildable",
-                *(["--select", " ".join(across)] if across else []),
-            ],
-            context=context,
-            raise_on_error=False,
-        )
+        window = partition_vars(context.partition_key, now=datetime.now(UTC))
+        context.log.info(f"dbt partition window: {window}")
+        # The window goes through a table, not --vars: unchanged vars keep dbt's partial parse
+        # valid, and the per-warehouse target folder keeps the parse between runs.
+        with warehouse.session() as db:
+            write_partition_window(db, context.partition_key, window)
+        try:
+            invocation = dbt.cli(
+                # Unit tests check the SQL, not the day's data: `make test` runs them.
+                ["build", "--exclude-resource-type", "unit_test"],
+                context=context,
+                raise_on_error=False,
+                target_path=dbt_target_path(warehouse.path),
+            )
+            events = list(invocation.stream())
+        finally:
+            with warehouse.session() as db:
+                clear_partition_window(db)
         # DuckDB has one writer and refuses a second configuration in one process, so row
         # counts and segment sizes are read through the warehouse once dbt has exited, rather
         # than by dagster-dbt's fetch_row_counts.
-        events = list(invocation.stream())
         nodes = invocation.manifest["nodes"]
         # Facts land the partition's day and segments are stored under it (as_of_date).
         day = date.fromisoformat(context.partition_key)
@@ -97,44 +96,34 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     return dbt_models
 
 
-@functools.cache
-def _read_manifest(path: Path) -> Mapping[str, Any]:
-    """Read when a step first needs it, once per process: never at definition load."""
-    return json.loads(path.read_text())
+def write_partition_window(
+    db: WarehouseSession, partition_key: str, window: Mapping[str, Any]
+) -> None:
+    """The one row dbt's macros read the partition window from (macros/partition_window.sql)."""
+    db.execute("create schema if not exists ops")
+    db.execute(
+        f"create or replace table {PARTITION_WINDOW_TABLE} as select ?::varchar as partition_key,"
+        " ?::date as min_date, ?::date as max_date, ?::timestamptz as as_of",
+        [partition_key, window["min_date"], window["max_date"], window["as_of"]],
+    )
 
 
-def _model_key(node: Mapping[str, Any]) -> dg.AssetKey:
-    return TRANSLATOR.get_asset_key(node)
+def clear_partition_window(db: WarehouseSession) -> None:
+    """Empty once dbt has exited: a build by hand afterwards covers every day, as of now."""
+    db.execute(f"delete from {PARTITION_WINDOW_TABLE}")
 
 
-def relationship_tests_across_steps(
-    manifest: Mapping[str, Any],
-    selected_assets: AbstractSet[dg.AssetKey],
-    selected_checks: AbstractSet[dg.AssetCheckKey],
-) -> list[str]:
-    """Names of the selected tests on models this step builds that also read a model it does
-    not build. When one run materializes identity between dbt models, Dagster splits the dbt
-    asset into steps: dimensions built from cleaned tables only (`dim_date`, `dim_campaign`,
-    `dim_product`) come in the step before the facts, and a fact's relationship test to them
-    belongs to the fact's step. dbt's indirect selection leaves such a test out (one parent is
-    not selected), so it is selected by name."""
-    nodes = manifest["nodes"]
-    built = {
-        unique_id
-        for unique_id, node in nodes.items()
-        if node["resource_type"] == "model" and _model_key(node) in selected_assets
-    }
-    names = []
-    for node in nodes.values():
-        attached = node.get("attached_node")
-        if node["resource_type"] != "test" or attached not in built:
-            continue
-        if dg.AssetCheckKey(_model_key(nodes[attached]), node["name"]) not in selected_checks:
-            continue
-        parents = [parent for parent in node["depends_on"]["nodes"] if parent in nodes]
-        if any(nodes[p]["resource_type"] == "model" and p not in built for p in parents):
-            names.append(node["name"])
-    return sorted(names)
+def dbt_target_path(warehouse_path: Path) -> Path:
+    """dbt's target folder for one warehouse, kept between runs so dbt's partial parse survives
+    (dagster-dbt's default is a new folder per run, which parses the project every time). Per
+    warehouse, because the parse is valid for one profile (the DuckDB path) only. Seeded from
+    the parse `make install` made, which is valid for the default warehouse."""
+    target = warehouse_path.parent / f"{warehouse_path.stem}.dbt-target"
+    seed = DBT_MANIFEST_PATH.parent / "partial_parse.msgpack"
+    if not (target / seed.name).exists() and seed.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(seed, target / seed.name)
+    return target
 
 
 def _node(nodes: Mapping[str, Any], output: dg.Output) -> Mapping[str, Any]:
@@ -158,6 +147,8 @@ def _with_table_metadata(
         metadata.update(segment_size_metadata(db, day))
     elif key == SEGMENT_HISTORY:
         metadata.update(segment_change_metadata(db, day))
+    elif key == PERSONAS:
+        metadata.update(persona_metadata(db, day))
     return event.with_metadata({**event.metadata, **metadata})
 
 
@@ -261,3 +252,15 @@ def segment_change_metadata(db: WarehouseSession, day: date) -> dict[str, Any]:
     for row in rows:
         changes.setdefault(row["segment"], {})[row["event_type"]] = row["customers"]
     return {"as_of_date": day.isoformat(), "changes": dg.MetadataValue.json(changes)}
+
+
+def persona_metadata(db: WarehouseSession, day: date) -> dict[str, Any]:
+    """The day's personas: k, silhouette score and each persona's size and centroid."""
+    centroids = db.query(f"select * from {CENTROIDS_TABLE} where as_of_date = ?", [day])
+    if centroids.is_empty():
+        return {"k": 0, "personas": dg.MetadataValue.md("no buyers to cluster")}
+    return {
+        "k": int(centroids["k"][0]),
+        "silhouette_score": float(centroids["silhouette_score"][0]),
+        "personas": dg.MetadataValue.md(persona_table(centroids.sort("persona"))),
+    }

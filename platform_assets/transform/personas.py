@@ -1,37 +1,30 @@
 """Personas: k-means clusters of customers over standardized RFM and engagement features.
 
-`assign_personas` is the pure core (polars in, polars out); `personas` is the thin asset that
-reads `segments.customer_features`, calls it and writes `segments.personas` and
-`segments.persona_centroids`.
+The pure core (polars in, polars out) of the dbt Python models `segments.personas` and
+`segments.persona_centroids` (dbt/models/segments/*.py), which run inside `dbt build` between
+`customer_features` and `segment_membership`. No Dagster here: dbt imports this module.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-import dagster as dg
 import numpy as np
 import polars as pl
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
-from platform_assets.partitions import daily_partitions, one_day_per_run
-from platform_assets.settings import OWNERS, WAREHOUSE_WRITER_POOL
-from platform_assets.transform.settings import (
-    FRESHNESS,
+from platform_assets.transform.persona_settings import (
     PERSONA_FEATURES,
     PERSONA_K_RANGE,
     PERSONA_LOG_FEATURES,
     PERSONA_RANDOM_SEED,
     PERSONA_SILHOUETTE_SAMPLE,
 )
-from resources import TableWrite, Warehouse
 
-LAYER = "segments"
-PERSONAS_TABLE = f"{LAYER}.personas"
-CENTROIDS_TABLE = f"{LAYER}.persona_centroids"
+CENTROIDS_TABLE = "segments.persona_centroids"
 
 MEMBER_SCHEMA = {
     "customer_id": pl.String,
@@ -39,6 +32,9 @@ MEMBER_SCHEMA = {
     "persona": pl.String,
     "persona_description": pl.String,
     "distance_to_centroid": pl.Float64,
+    # The k of the day's fit and its silhouette score, the same on every row of the day.
+    "k": pl.Int32,
+    "silhouette_score": pl.Float64,
 }
 
 
@@ -125,6 +121,8 @@ def assign_personas(
             distance_to_centroid=pl.sum_horizontal(
                 [(pl.col(c) - pl.col(f"centre_{c}")) ** 2 for c in z_columns]
             ).sqrt(),
+            k=pl.lit(best_k, dtype=pl.Int32),
+            silhouette_score=pl.lit(round(silhouette_by_k[best_k], 4)),
         )
         .select(list(MEMBER_SCHEMA))
         .sort("customer_id")
@@ -202,62 +200,55 @@ def _no_personas(feature_names: Sequence[str]) -> Personas:
     return Personas(pl.DataFrame(schema=MEMBER_SCHEMA), centroids, 0, {})
 
 
-@dg.asset(
-    key=dg.AssetKey([LAYER, "personas"]),
-    deps=[dg.AssetKey([LAYER, "customer_features"])],
-    group_name=LAYER,
-    partitions_def=daily_partitions,
-    backfill_policy=one_day_per_run,
-    pool=WAREHOUSE_WRITER_POOL,
-    owners=OWNERS,
-    kinds={"duckdb", "scikitlearn"},
-    tags={"layer": LAYER},
-    freshness_policy=FRESHNESS[LAYER],
-    automation_condition=FOLLOWS_INPUTS_ON_ANY_DAY,
-    metadata={"dagster/table_name": PERSONAS_TABLE},
-)
-def personas(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Personas: one row per buyer of the last 365 days per as_of_date, with their k-means
-    cluster over standardized RFM and engagement features (k by silhouette score). Each
-    persona is described by its centroid in `segments.persona_centroids` (one row per persona
-    per as_of_date) and appears in `segments.segment_membership` as segment `persona_<n>`."""
-    as_of_date = date.fromisoformat(context.partition_key)
-    with warehouse.session() as db:
-        features = db.query(
-            f"select * from {LAYER}.customer_features where as_of_date = ?", [as_of_date]
+def describe_personas(
+    features: pl.DataFrame,
+    members: pl.DataFrame,
+    as_of_date: date,
+    feature_names: Sequence[str] = PERSONA_FEATURES,
+) -> pl.DataFrame:
+    """One row per persona of `members` (a day's `segments.personas`): size, the mean and the
+    z-score of every feature over its members, k and silhouette score. The same numbers
+    `assign_personas` computed for the day: the buyers are standardized the same way."""
+    buyers = features.filter(pl.col("frequency_365d") > 0).sort("customer_id")
+    if buyers.is_empty() or members.is_empty():
+        return _no_personas(feature_names).centroids
+    matrix = _feature_matrix(buyers, feature_names)
+    scaled = StandardScaler().fit_transform(matrix)
+    clustered = buyers.select("customer_id").with_columns(
+        **{f"{name}_z": pl.Series(scaled[:, i]) for i, name in enumerate(feature_names)},
+        **{name: pl.Series(matrix[:, i]) for i, name in enumerate(feature_names)},
+    )
+    day = members.select("customer_id", "persona", "persona_description", "k", "silhouette_score")
+    return (
+        clustered.join(day, on="customer_id")
+        .group_by("persona")
+        .agg(
+            pl.len().alias("customers"),
+            *[pl.col(f"{name}_z").mean() for name in feature_names],
+            *[pl.col(name).mean().alias(f"{name}_mean") for name in feature_names],
+            pl.col("persona_description").first(),
+            pl.col("k").first(),
+            pl.col("silhouette_score").first(),
         )
-        previous = (
-            db.query(
-                f"""select * from {CENTROIDS_TABLE} where as_of_date = (
-                    select max(as_of_date) from {CENTROIDS_TABLE} where as_of_date < ?)""",
-                [as_of_date],
-            )
-            if db.table_exists(CENTROIDS_TABLE)
-            else None
-        )
-        result = assign_personas(features, as_of_date, previous_centroids=previous)
-        where = {"as_of_date": as_of_date}
-        db.replace(
-            [
-                TableWrite(PERSONAS_TABLE, result.members, where),
-                TableWrite(CENTROIDS_TABLE, result.centroids, where),
-            ]
-        )
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": result.members.height,
-            "k": result.k,
-            "silhouette_by_k": dg.MetadataValue.json(
-                {str(k): round(score, 4) for k, score in result.silhouette_by_k.items()}
-            ),
-            "personas": dg.MetadataValue.md(
-                _centroid_table(result.centroids) if result.k else "no buyers to cluster"
-            ),
-        }
+        .with_columns(as_of_date=pl.lit(as_of_date))
+        .select(_no_personas(feature_names).centroids.columns)
+        .sort("persona")
     )
 
 
-def _centroid_table(centroids: pl.DataFrame) -> str:
+def run_as_of_date(as_of_var: Any, window_as_of: datetime | None, now: datetime) -> date:
+    """The as_of_date a dbt run evaluates, as the SQL macro `as_of_date()` computes it: the
+    `as_of` var if set, else the window Dagster wrote (ops.dbt_partition), else now."""
+    text = None if as_of_var in (None, "", "None") else str(as_of_var)
+    as_of = datetime.fromisoformat(text) if text else (window_as_of or now)
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    # Partition D is evaluated as of D + 1 day 00:00 UTC and stored under D.
+    return (as_of.astimezone(UTC) - timedelta(microseconds=1)).date()
+
+
+def persona_table(centroids: pl.DataFrame) -> str:
+    """The day's personas as a Markdown table, for the asset's metadata."""
     rows = centroids.select("persona", "customers", "persona_description").iter_rows()
     lines = ["| persona | customers | centroid |", "|---|---|---|"]
     lines += [f"| {name} | {count} | {description} |" for name, count, description in rows]

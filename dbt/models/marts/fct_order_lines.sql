@@ -31,7 +31,10 @@ lines_in_window as (
 latest_versions as (
     -- the latest delivery of a line wins, so re-running an old partition never brings back a
     -- status the shop has since changed
-    select order_lines.*
+    select
+        order_lines.*,
+        min(order_lines.partition_date) over (partition by order_line_id)
+            as first_partition_date
     from order_lines
     semi join lines_in_window using (order_line_id)
     qualify row_number() over (
@@ -60,7 +63,8 @@ final as (
         ) }} as line_amount_reporting,
         latest_versions.ordered_at,
         cast(timezone('UTC', latest_versions.ordered_at) as date) as order_date_key,
-        latest_versions.partition_date
+        latest_versions.partition_date,
+        latest_versions.first_partition_date
     from latest_versions
     left join customer_records
         on latest_versions.shop_customer_id = customer_records.source_record_id

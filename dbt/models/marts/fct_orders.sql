@@ -16,8 +16,11 @@ order_lines as (
 ),
 
 orders_in_window as (
+    -- every order with a line delivered in the window, as fct_order_lines selects its lines:
+    -- a line re-sent on a later day carries that day's partition_date, and the order must
+    -- still be rebuilt when its first day is re-run
     select distinct order_id
-    from order_lines
+    from {{ ref('stg_cleaned__order_lines') }}
     where {{ partition_window_filter('partition_date') }}
 ),
 
@@ -45,7 +48,8 @@ final as (
         cast(
             coalesce(sum(line_amount_reporting) filter (where is_revenue), 0) as decimal(18, 2)
         ) as order_amount_reporting,
-        max(partition_date) as partition_date
+        max(partition_date) as partition_date,
+        min(first_partition_date) as first_partition_date
     from lines_of_orders
     group by order_id
 )

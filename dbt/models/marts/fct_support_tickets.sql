@@ -28,7 +28,9 @@ tickets_in_window as (
 
 latest_versions as (
     -- a ticket is re-sent whenever it changes; its newest version across days wins
-    select tickets.*
+    select
+        tickets.*,
+        min(tickets.partition_date) over (partition by ticket_id) as first_partition_date
     from tickets
     semi join tickets_in_window using (ticket_id)
     qualify row_number() over (
@@ -53,7 +55,8 @@ final as (
         latest_versions.priority,
         latest_versions.csat_score,
         latest_versions.updated_at,
-        latest_versions.partition_date
+        latest_versions.partition_date,
+        latest_versions.first_partition_date
     from latest_versions
     left join customer_records
         on latest_versions.ticket_id = customer_records.source_record_id

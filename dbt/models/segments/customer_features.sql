@@ -18,11 +18,13 @@ customers as (
     select * from {{ ref('dim_customer') }}
 ),
 
--- every fact is cut at the as-of moment, so re-running an old day gives that day's answer
+-- every fact is cut at the as-of moment and at what had landed by then (its first landing
+-- day), so re-running an old day gives that day's answer
 orders as (
     select orders.*
     from {{ ref('fct_orders') }} as orders, as_of
     where orders.ordered_at < as_of.as_of_at
+        and orders.first_partition_date <= as_of.as_of_date
         and orders.is_revenue
         and orders.customer_id is not null
 ),
@@ -33,6 +35,7 @@ order_lines as (
     cross join as_of
     left join {{ ref('dim_product') }} as products using (sku)
     where order_lines.ordered_at < as_of.as_of_at
+        and order_lines.first_partition_date <= as_of.as_of_date
         and order_lines.is_revenue
         and order_lines.customer_id is not null
 ),
@@ -48,12 +51,14 @@ email_events as (
         ) as campaign_sent_at
     from {{ ref('fct_email_events') }} as email_events, as_of
     where email_events.occurred_at < as_of.as_of_at and email_events.customer_id is not null
+        and email_events.partition_date <= as_of.as_of_date
 ),
 
 support_tickets as (
     select tickets.*
     from {{ ref('fct_support_tickets') }} as tickets, as_of
     where tickets.opened_at < as_of.as_of_at and tickets.customer_id is not null
+        and tickets.first_partition_date <= as_of.as_of_date
 ),
 
 web_events as (
@@ -65,12 +70,14 @@ web_events as (
     cross join as_of
     left join {{ ref('fct_web_sessions') }} as sessions using (session_id)
     where web_events.occurred_at < as_of.as_of_at
+        and web_events.partition_date <= as_of.as_of_date
 ),
 
 cart_events as (
     select cart_events.*
     from {{ ref('fct_cart_events') }} as cart_events, as_of
     where cart_events.occurred_at < as_of.as_of_at and cart_events.customer_id is not null
+        and cart_events.partition_date <= as_of.as_of_date
 ),
 
 order_stats as (

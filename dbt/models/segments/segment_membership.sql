@@ -12,18 +12,19 @@
     )
 }}
 
+{#- Each fact as it had landed by the as-of day (its first landing partition), so a segment
+    evaluated again for an old day sees what that day saw; conditions cut on `< f.as_of_at`. -#}
 {%- set relations = {
     'customer_features': ref('customer_features'),
-    'fct_orders': ref('fct_orders'),
-    'fct_order_lines': ref('fct_order_lines'),
-    'fct_web_events': ref('fct_web_events'),
-    'fct_web_sessions': ref('fct_web_sessions'),
-    'fct_cart_events': ref('fct_cart_events'),
-    'fct_email_events': ref('fct_email_events'),
-    'fct_support_tickets': ref('fct_support_tickets'),
+    'fct_orders': landed_by_as_of(ref('fct_orders'), 'first_partition_date'),
+    'fct_order_lines': landed_by_as_of(ref('fct_order_lines'), 'first_partition_date'),
+    'fct_web_events': landed_by_as_of(ref('fct_web_events')),
+    'fct_web_sessions': landed_by_as_of(ref('fct_web_sessions')),
+    'fct_cart_events': landed_by_as_of(ref('fct_cart_events')),
+    'fct_email_events': landed_by_as_of(ref('fct_email_events')),
+    'fct_support_tickets': landed_by_as_of(ref('fct_support_tickets'), 'first_partition_date'),
     'dim_product': ref('dim_product'),
 } %}
-{%- set personas = source('segments', 'personas') %}
 {%- set segments = validated_segments(config.get('meta', {}).get('segments', [])) %}
 
 with
@@ -59,26 +60,14 @@ segment_{{ segment.name }} as (
 {% endfor %}
 
 persona_members as (
-    {#- Personas come from a Python asset (k-means) that runs after customer_features; a plain
-        `dbt build` before it ever ran finds no table and simply has no personas. -#}
-    {%- if execute and adapter.get_relation(personas.database, personas.schema, personas.identifier) %}
     select
         personas.customer_id,
         personas.persona as segment,
         personas.as_of_date,
         features.as_of_at as evaluated_at,
         'persona: ' || personas.persona_description as reason
-    from {{ personas }} as personas
+    from {{ ref('personas') }} as personas
     inner join features using (customer_id, as_of_date)
-    {%- else %}
-    select
-        cast(null as varchar) as customer_id,
-        cast(null as varchar) as segment,
-        cast(null as date) as as_of_date,
-        cast(null as timestamptz) as evaluated_at,
-        cast(null as varchar) as reason
-    where false
-    {%- endif %}
 ),
 
 final as (

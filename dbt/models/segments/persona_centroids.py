@@ -1,0 +1,17 @@
+"""Each persona of the day described by its centroid: a thin model around the pure core."""
+
+from datetime import UTC, datetime
+
+from platform_assets.transform.personas import describe_personas, run_as_of_date
+
+
+def model(dbt, session):
+    dbt.config(
+        materialized="incremental", incremental_strategy="delete+insert", unique_key="as_of_date"
+    )
+    window = session.execute("select max(as_of) from ops.dbt_partition").fetchone()[0]
+    as_of_date = run_as_of_date(dbt.config.get("as_of_var"), window, datetime.now(UTC))
+    day = f"as_of_date = DATE '{as_of_date}'"
+    features = dbt.ref("customer_features").filter(day).pl()
+    members = dbt.ref("personas").filter(day).pl()
+    return describe_personas(features, members, as_of_date).to_arrow()
