@@ -15,8 +15,11 @@ from tests.processes import dagster_home, dagster_process
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return dagster_home(tmp_path)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # The shipped dagster.yaml places the event log under $DAGSTER_HOME, for this process too.
+    folder = dagster_home(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    return folder
 
 
 @pytest.fixture
