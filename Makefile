@@ -34,6 +34,8 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy platform_assets resources sensors
 	$(BIN)/pytest -n 2 --dist loadscope --durations=10
 
 ui: install

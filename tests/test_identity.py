@@ -511,3 +511,26 @@ def test_the_model_asset_fails_clearly_without_person_records(built: Built, tmp_
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "Not enough person records" in failure.step_failure_data.error.message
+
+
+def test_drift_sensor_skips_a_fresh_model_and_asks_a_retrain_once_the_records_grew(
+    built: Built,
+) -> None:
+    from sensors import identity_model_drift_sensor
+
+    instance = dg.DagsterInstance.ephemeral()
+    fresh = identity_model_drift_sensor(
+        dg.build_sensor_context(instance=instance, resources={"warehouse": built.warehouse})
+    )
+    assert isinstance(fresh, dg.SkipReason) and built.model_version in str(fresh.skip_message)
+
+    # The same records against a model that saw a fifth of them: growth past the threshold.
+    drifted = _copy(built, "drifted")
+    drifted.execute("update identity.splink_models set training_profiles = training_profiles // 5")
+    drifted.close()
+    warehouse = Warehouse(database=str(built.root / "drifted.duckdb"))
+    result = identity_model_drift_sensor(
+        dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+    )
+    assert isinstance(result, dg.SensorResult)
+    assert [r.run_key for r in result.run_requests or []] == [f"retrain-{built.model_version}"]

@@ -36,6 +36,53 @@ def _contact(contact_id: str, updated_at: str, **values: str | None) -> dict[str
     return {"contact_id": contact_id, "updated_at": updated_at, **values}
 
 
+GOOD_ROWS: dict[str, dict[str, str | None]] = {
+    "crm_contacts": _contact("c1", "2026-11-03", email="a@b.com", phone="+442079460958"),
+    "shop_customers": {"customer_id": "s1", "updated_at": "2026-11-03", "country": "fr"},
+    "orders": {
+        "order_id": "o1",
+        "line_number": "1",
+        "customer_id": "s1",
+        "ordered_at": "2026-11-03",
+        "sku": "A",
+        "quantity": "2",
+        "unit_price": "3.5",
+        "status": "paid",
+    },
+    "products": {"sku": "A", "price": "3.50", "currency": "EUR", "updated_at": "20261103"},
+    "web_events": {
+        "event_id": "w1",
+        "occurred_at": "1762164000",
+        "event_type": "add_to_cart",
+        "quantity": "1",
+    },
+    "support_tickets": {
+        "ticket_id": "t1",
+        "opened_at": "2026-11-03",
+        "updated_at": "2026-11-03",
+        "csat_score": "5",
+    },
+    "email_events": {
+        "event_id": "e1",
+        "occurred_at": "2026-11-03",
+        "email": "a@b.com",
+        "event_type": "click",
+    },
+    "consent": {
+        "subject_email": "a@b.com",
+        "purpose": "Email Marketing",
+        "status": "granted",
+        "recorded_at": "2026-11-03",
+    },
+    "identity_overrides": {
+        "left_record_key": "crm_contacts:C1",
+        "right_record_key": "shop_customers:S1",
+        "rule": "Never-Link",
+        "reason": "two people",
+    },
+}
+
+
 def test_person_fields_are_normalized() -> None:
     raw = raw_frame(
         "crm_contacts",
@@ -197,8 +244,11 @@ def test_ticket_closed_before_it_opened_is_quarantined() -> None:
 
 @pytest.mark.parametrize("source", list(SOURCES))
 def test_every_row_lands_in_exactly_one_place(source: str) -> None:
+    # A valid row, the same row delivered again and a row of nulls: each source keeps one of
+    # the two copies in cleaned (the later version, or the first delivery of an event) and the
+    # other in cleaned or superseded, quarantines the third, and loses none.
     contract = SOURCES[source]
-    good = {column: "x" for column in contract.columns}
+    good = GOOD_ROWS[source]
     raw = raw_frame(source, [good, good, {column: None for column in contract.columns}])
     result = clean_partition(source, raw, AS_OF)
     placed = [
@@ -207,56 +257,13 @@ def test_every_row_lands_in_exactly_one_place(source: str) -> None:
         *result.superseded["_row_number"],
     ]
     assert sorted(placed) == [1, 2, 3]
+    assert {1, 2} & set(result.cleaned["_row_number"]), result.quarantined.to_dicts()
+    assert result.quarantined["_row_number"].to_list() == [3]
 
 
 @pytest.mark.parametrize("source", list(SOURCES))
 def test_cleaned_output_satisfies_its_pandera_model(source: str) -> None:
-    examples = {
-        "crm_contacts": _contact("c1", "2026-11-03", email="a@b.com", phone="+442079460958"),
-        "shop_customers": {"customer_id": "s1", "updated_at": "2026-11-03", "country": "fr"},
-        "orders": {
-            "order_id": "o1",
-            "line_number": "1",
-            "customer_id": "s1",
-            "ordered_at": "2026-11-03",
-            "sku": "A",
-            "quantity": "2",
-            "unit_price": "3.5",
-            "status": "paid",
-        },
-        "products": {"sku": "A", "price": "3.50", "currency": "EUR", "updated_at": "20261103"},
-        "web_events": {
-            "event_id": "w1",
-            "occurred_at": "1762164000",
-            "event_type": "add_to_cart",
-            "quantity": "1",
-        },
-        "support_tickets": {
-            "ticket_id": "t1",
-            "opened_at": "2026-11-03",
-            "updated_at": "2026-11-03",
-            "csat_score": "5",
-        },
-        "email_events": {
-            "event_id": "e1",
-            "occurred_at": "2026-11-03",
-            "email": "a@b.com",
-            "event_type": "click",
-        },
-        "consent": {
-            "subject_email": "a@b.com",
-            "purpose": "Email Marketing",
-            "status": "granted",
-            "recorded_at": "2026-11-03",
-        },
-        "identity_overrides": {
-            "left_record_key": "crm_contacts:C1",
-            "right_record_key": "shop_customers:S1",
-            "rule": "Never-Link",
-            "reason": "two people",
-        },
-    }
-    result = clean_partition(source, raw_frame(source, [examples[source]]), AS_OF)
+    result = clean_partition(source, raw_frame(source, [GOOD_ROWS[source]]), AS_OF)
     assert result.cleaned.height == 1, result.quarantined.to_dicts()
     verdict = schema_verdict(MODELS[source], result.cleaned)
     assert verdict.passed, verdict.metadata
