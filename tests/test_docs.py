@@ -1,9 +1,21 @@
 """The documented contracts are kept true by tests."""
 
+import json
 import re
 from pathlib import Path
 
-from platform_assets.contract import ENUMS, SOURCES
+from platform_assets.contract import (
+    EMAIL_EVENT_TYPES,
+    ENUMS,
+    ORDER_STATUSES,
+    SOURCES,
+    TICKET_CHANNELS,
+    TICKET_PRIORITIES,
+    TICKET_STATUSES,
+    WEB_EVENT_TYPES,
+)
+from platform_assets.identity.assets import PERSON_SOURCES
+from platform_assets.transform.project import manifest_path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -84,3 +96,43 @@ def test_documented_identity_tables_match_the_tables_the_graph_writes(tmp_path: 
                 or c in ("first_seen_at", "last_seen_at", "sources")
             ]
         assert documented == actual, table
+
+
+def test_dbt_accepted_values_are_the_contracts_enumerations() -> None:
+    """An enumeration the contract widens (a new order status) must widen the dbt tests too."""
+    expected = {
+        ("stg_cleaned__order_lines", "status"): ORDER_STATUSES,
+        ("fct_order_lines", "status"): ORDER_STATUSES,
+        # An order whose lines disagree is `mixed`.
+        ("fct_orders", "status"): (*ORDER_STATUSES, "mixed"),
+        ("stg_cleaned__web_events", "event_type"): WEB_EVENT_TYPES,
+        ("fct_web_events", "event_type"): WEB_EVENT_TYPES,
+        ("fct_cart_events", "cart_action"): tuple(
+            t
+            for t in WEB_EVENT_TYPES
+            if t in ("add_to_cart", "remove_from_cart", "checkout_started")
+        ),
+        ("stg_cleaned__email_events", "event_type"): EMAIL_EVENT_TYPES,
+        ("fct_email_events", "event_type"): EMAIL_EVENT_TYPES,
+        ("stg_cleaned__support_tickets", "status"): TICKET_STATUSES,
+        ("fct_support_tickets", "status"): TICKET_STATUSES,
+        ("fct_support_tickets", "channel"): TICKET_CHANNELS,
+        ("fct_support_tickets", "priority"): TICKET_PRIORITIES,
+        ("stg_identity__customer_records", "record_source"): PERSON_SOURCES,
+        # The platform's own vocabularies, documented in docs/star-schema-and-segments.md.
+        ("customer_features", "lifecycle_stage"): ("new", "active", "dormant", "churned"),
+        ("segment_history", "event_type"): ("entered", "exited"),
+    }
+    manifest = json.loads(manifest_path().read_text())
+    nodes = manifest["nodes"]
+    found = {
+        (nodes[node["attached_node"]]["name"], node["column_name"]): tuple(
+            node["test_metadata"]["kwargs"]["values"]
+        )
+        for node in nodes.values()
+        if node["resource_type"] == "test"
+        and (node.get("test_metadata") or {}).get("name") == "accepted_values"
+    }
+    assert {key: set(values) for key, values in found.items()} == {
+        key: set(values) for key, values in expected.items()
+    }
