@@ -76,7 +76,11 @@ def _platform(days: list[str], landing: Path, database: Path) -> int:
     from resources import LandingZone, Warehouse
 
     warehouse = Warehouse(database=str(database))
-    resources = {"warehouse": warehouse, "landing_zone": LandingZone(root=str(landing))}
+    resources = {
+        **(defs.resources or {}),
+        "warehouse": warehouse,
+        "landing_zone": LandingZone(root=str(landing)),
+    }
     for day in days:
         result = dg.materialize(
             list(defs.assets or []),

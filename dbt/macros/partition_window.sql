@@ -74,8 +74,11 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Not for Python models: their batch is written by another cursor after the hook's
+    transaction began, which would then not see it; their delete+insert on as_of_date replaces
+    the day instead. -#}
 {% macro delete_as_of_date() -%}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and model.language == 'sql' -%}
         delete from {{ this }} where as_of_date = {{ as_of_date() }}
     {%- endif -%}
 {%- endmacro %}

@@ -1,10 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        pre_hook="{{ delete_partition_window('partition_date') }}",
         unique_key='event_id',
-        on_schema_change='fail',
         post_hook="{{ restitch_customers('web_events', 'customer_record_id') }}",
     )
 }}

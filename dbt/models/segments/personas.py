@@ -6,9 +6,7 @@ from platform_assets.transform.personas import CENTROIDS_TABLE, assign_personas,
 
 
 def model(dbt, session):
-    dbt.config(
-        materialized="incremental", incremental_strategy="delete+insert", unique_key="as_of_date"
-    )
+    dbt.config(materialized="incremental")
     window = session.execute("select max(as_of) from ops.dbt_partition").fetchone()[0]
     as_of_date = run_as_of_date(dbt.config.get("as_of_var"), window, datetime.now(UTC))
     features = dbt.ref("customer_features").filter(f"as_of_date = DATE '{as_of_date}'").pl()

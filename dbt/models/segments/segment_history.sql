@@ -1,12 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        pre_hook="{{ delete_as_of_date() }}",
-        unique_key='as_of_date',
-        on_schema_change='fail',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 with
 

@@ -2,15 +2,7 @@
     is one YAML entry. Conditions see the customer's feature row as `f`; `{fct_orders}` and the
     other placeholders below become the facts' relations, `{param}` the segment's parameters
     (overridable per run through var `segment_params`). -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        pre_hook="{{ delete_as_of_date() }}",
-        unique_key='as_of_date',
-        on_schema_change='fail',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {#- Each fact as it had landed by the as-of day (its first landing partition), so a segment
     evaluated again for an old day sees what that day saw; conditions cut on `< f.as_of_at`. -#}
