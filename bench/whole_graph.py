@@ -1,9 +1,10 @@
 """Benchmark: the whole graph (raw to audience files) per day, by phase, against a DuckDB floor.
 
-    .venv/bin/python bench/whole_graph.py [--people 3000] [--days 14] [--repeats 3]
+    .venv/bin/python bench/whole_graph.py [--people 3000] [--days 14] [--repeats 3] [--start DAY]
 
-Generates the data once (not timed), then, each in a fresh `cdp run` process with its own
-warehouse and Dagster instance, as a user runs it:
+Generates the data once (not timed) from `--start` (default: the demo's 2026-11-01, or as many
+days before today as `--days` needs: daily partitions end today), then, each in a fresh
+`cdp run` process with its own warehouse and Dagster instance, as a user runs it:
 
 - history: every day from an empty warehouse (the identity model trained once after the
   landing days, then one run per day through every layer); the first built day is the cold
@@ -37,7 +38,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
-START = date(2026, 11, 1)
 STEP_PHASES = {
     "raw_sources": "raw",
     "cleaned_sources": "cleaned",
@@ -49,7 +49,7 @@ STEP_PHASES = {
 DAY_LINE = re.compile(r"^\[\d+/\d+\] (\d{4}-\d\d-\d\d) .*: (ok|FAILED).* in ([\d.]+) s$")
 
 
-def _environment(work: Path, landing: Path) -> dict[str, str]:
+def _environment(work: Path, landing: Path, start: date) -> dict[str, str]:
     home = work / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -61,6 +61,7 @@ def _environment(work: Path, landing: Path) -> dict[str, str]:
         "CDP_ARTIFACT_DIR": str(work / "artifacts"),
         "CDP_EXPORT_DIR": str(work / "exports"),
         "DAGSTER_HOME": str(home),
+        "CDP_START_DATE": start.isoformat(),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "PYTHONWARNINGS": "ignore",
     }
@@ -141,25 +142,30 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--start", type=date.fromisoformat, default=None)
     arguments = parser.parse_args()
+    # The partitions end today: a history longer than the days since the demo's start begins
+    # earlier.
+    start = arguments.start or min(date(2026, 11, 1), date.today() - timedelta(days=arguments.days))
 
-    data = OUT / "whole_graph" / f"{arguments.people}x{arguments.days}"
+    data = OUT / "whole_graph" / f"{arguments.people}x{arguments.days}-{start.isoformat()}"
     landing = data / "landing"
     if not landing.exists():
         subprocess.run(
             [str(BIN / "cdp"), "generate", "--people", str(arguments.people), "--days",
-             str(arguments.days), "--landing-dir", str(landing), "--truth-dir",
+             str(arguments.days), "--start", start.isoformat(), "--landing-dir", str(landing),
+             "--truth-dir",
              str(data / "ground_truth"), "--no-progress"],
             check=True,
         )  # fmt: skip
     work = data / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    env = _environment(work, landing)
+    env = _environment(work, landing, start)
 
     history_seconds, history_days = _cdp(env)
     built = [seconds for _, status, seconds in history_days]
-    last_day = (START + timedelta(days=arguments.days - 1)).isoformat()
+    last_day = (start + timedelta(days=arguments.days - 1)).isoformat()
     warm, phases = [], []
     for _ in range(arguments.repeats):
         seconds, days = _cdp(env, "--start", last_day, "--end", last_day)
@@ -171,6 +177,7 @@ def main() -> int:
         name: statistics.median(p.get(name, 0.0) for p in phases) for name in phases[0]
     }
     report: dict[str, Any] = {
+        "start": start.isoformat(),
         "people": arguments.people,
         "days": arguments.days,
         "history_seconds": round(history_seconds, 1),

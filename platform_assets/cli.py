@@ -175,9 +175,10 @@ def _run(arguments: argparse.Namespace) -> int:
     elif MODEL_KEY in unpartitioned:
         print("identity model: already trained (pass --retrain to train it again)")
     if partitioned:
+        # Read before the run: re-running an old day rewinds identity's record of later days.
+        stale = _stale_identity_days(end) if identity_keys & partitioned else []
         # One run per day through every selected layer: a day costs one Dagster run.
         failed_days += _run_days(materialize, partitioned, days, arguments.verbose)
-        stale = _stale_identity_days(end) if identity_keys & partitioned else []
         if stale:
             # Identity of a day builds on the day before, so re-running an old day rewinds it;
             # the later days it had built are re-run so the warehouse ends where it was.

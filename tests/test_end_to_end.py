@@ -198,3 +198,21 @@ def test_generated_files_follow_the_contract(run: Run) -> None:
     # generator writes no overrides).
     assert covered >= set(SOURCES) - {"identity_overrides", "support_tickets"}
     assert {".csv", ".parquet"} <= formats and formats & {".jsonl", ".jsonl.gz"}
+
+
+def test_days_identity_built_after_a_rerun_day_are_the_ones_cdp_run_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_assets.cli import _stale_identity_days
+
+    database = tmp_path / "w.duckdb"
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(database))
+    assert _stale_identity_days(date(2026, 11, 1)) == []  # no identity yet
+    warehouse = Warehouse()
+    warehouse.execute("create schema identity")
+    warehouse.execute("create table identity.runs (partition_date date)")
+    warehouse.execute(
+        "insert into identity.runs values ('2026-11-01'), ('2026-11-02'), ('2026-11-03')"
+    )
+    assert _stale_identity_days(date(2026, 11, 1)) == [date(2026, 11, 2), date(2026, 11, 3)]
+    assert _stale_identity_days(date(2026, 11, 3)) == []
