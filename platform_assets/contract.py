@@ -6,6 +6,7 @@ and a test keeps the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -214,3 +215,10 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "ticket_priority": TICKET_PRIORITIES,
     "override_rule": OVERRIDE_RULES,
 }
+
+
+def selected_sources(
+    selected_keys: Collection[object], key_of: Callable[[str], object]
+) -> list[SourceContract]:
+    """The contracts whose asset (`key_of(name)`) a step was asked to materialize, in order."""
+    return [contract for name, contract in SOURCES.items() if key_of(name) in selected_keys]

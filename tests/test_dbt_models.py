@@ -728,12 +728,15 @@ def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     }
     assert ("star/fct_orders", "unique_fct_orders_order_id") in blocking
 
-    result = dg.materialize(
-        [dbt_models],
-        partition_key="2026-11-02",
-        resources={"dbt": dbt_cli_resource(dbt_project), "warehouse": Warehouse()},
-        selection=dg.AssetSelection.groups("star", "staging", "intermediate"),
-    )
+    def materialize(day: str) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [dbt_models],
+            partition_key=day,
+            resources={"dbt": dbt_cli_resource(dbt_project), "warehouse": Warehouse()},
+            selection=dg.AssetSelection.groups("star", "staging", "intermediate"),
+        )
+
+    result = materialize("2026-11-02")
     assert result.success
     materializations = {
         event.materialization.asset_key.to_user_string(): event.materialization
@@ -748,13 +751,7 @@ def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     # The window went through ops.dbt_partition, emptied once dbt exited, never through --vars:
     # the next partition's run reuses the parse instead of parsing the project again.
     assert query(warehouse_copy, "select count(*) from ops.dbt_partition") == [(0,)]
-    again = dg.materialize(
-        [dbt_models],
-        partition_key="2026-11-03",
-        resources={"dbt": dbt_cli_resource(dbt_project), "warehouse": Warehouse()},
-        selection=dg.AssetSelection.groups("star", "staging", "intermediate"),
-    )
-    assert again.success
+    assert materialize("2026-11-03").success
     log = (dbt_target_path(warehouse_copy) / "dbt.log").read_text()
     assert "Partial parsing enabled, no changes found, skipping parsing" in log
     assert "--vars" not in log.split("Running with dbt")[-1]

@@ -12,19 +12,12 @@
     )
 {%- endmacro %}
 
-{% macro window_min_date() -%}
-    {%- if var('min_date') is not none -%}
-        date '{{ var("min_date") }}'
+{#- A bound of the window: the var of that name, else the table's, else unbounded. -#}
+{% macro window_bound(name, aggregate, unbounded) -%}
+    {%- if var(name) is not none -%}
+        date '{{ var(name) }}'
     {%- else -%}
-        coalesce((select min(min_date) from ops.dbt_partition), date '-infinity')
-    {%- endif -%}
-{%- endmacro %}
-
-{% macro window_max_date() -%}
-    {%- if var('max_date') is not none -%}
-        date '{{ var("max_date") }}'
-    {%- else -%}
-        coalesce((select max(max_date) from ops.dbt_partition), date 'infinity')
+        coalesce((select {{ aggregate }}({{ name }}) from ops.dbt_partition), date '{{ unbounded }}')
     {%- endif -%}
 {%- endmacro %}
 
@@ -38,8 +31,9 @@
 {%- endmacro %}
 
 {% macro partition_window_filter(column, lookback_days=0) -%}
-    ({{ column }} >= {{ window_min_date() }} - interval {{ lookback_days }} day
-        and {{ column }} < {{ window_max_date() }})
+    ({{ column }} >= {{ window_bound('min_date', 'min', '-infinity') }}
+            - interval {{ lookback_days }} day
+        and {{ column }} < {{ window_bound('max_date', 'max', 'infinity') }})
 {%- endmacro %}
 
 {#- The moment segments are evaluated at: the window's `as_of` (Dagster passes the end of the

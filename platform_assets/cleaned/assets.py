@@ -22,7 +22,7 @@ from platform_assets.cleaned.schemas import (
     value_quarantine_schema,
 )
 from platform_assets.cleaned.transform import CleanResult, clean_partition
-from platform_assets.contract import SOURCES, SourceContract
+from platform_assets.contract import SOURCES, SourceContract, selected_sources
 from platform_assets.partitions import daily_partitions, one_day_per_run
 from platform_assets.raw import raw_asset_key
 from platform_assets.raw.assets import trailing_row_counts
@@ -113,11 +113,8 @@ def cleaned_sources(
 ) -> Iterator[dg.MaterializeResult]:
     """Cleans the day's raw rows of every selected source into `cleaned.<source>`."""
     partition_date = date.fromisoformat(context.partition_key)
-    selected = [
-        c for c in SOURCES.values() if cleaned_asset_key(c.name) in context.selected_asset_keys
-    ]
     with warehouse.session() as db:
-        for contract in selected:
+        for contract in selected_sources(context.selected_asset_keys, cleaned_asset_key):
             yield clean_source(contract, partition_date, db)
 
 

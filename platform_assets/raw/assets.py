@@ -12,7 +12,7 @@ from platform_assets.checks import (
     schema_verdict,
     volume_verdict,
 )
-from platform_assets.contract import SOURCES, SourceContract
+from platform_assets.contract import SOURCES, SourceContract, selected_sources
 from platform_assets.partitions import daily_partitions, one_day_per_run, partition_range
 from platform_assets.raw.load import (
     PARTITION_DATE,
@@ -97,10 +97,13 @@ def raw_sources(
 ) -> Iterator[dg.MaterializeResult]:
     """Loads the day's landing files of every selected source into `raw.<source>`."""
     partition_date = date.fromisoformat(context.partition_key)
-    selected = [c for c in SOURCES.values() if raw_asset_key(c.name) in context.selected_asset_keys]
     with warehouse.session() as db:
-        for contract in selected:
+        for contract in selected_sources(context.selected_asset_keys, raw_asset_key):
             yield load_raw_source(context, contract, partition_date, db, landing_zone)
+        db.execute(
+            f"create or replace view {REJECTED_FILES_VIEW} as"
+            f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
+        )
 
 
 def load_raw_source(
@@ -131,10 +134,6 @@ def load_raw_source(
                 REJECTED_LINES_TABLE, load.rejected_lines, where | {"source": contract.name}
             ),
         ]
-    )
-    db.execute(
-        f"create or replace view {REJECTED_FILES_VIEW} as"
-        f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
     )
     if not files:
         context.log.info(f"No {contract.name} files landed for {partition_date}: empty partition")

@@ -75,9 +75,10 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
                 target_path=dbt_target_path(warehouse.path),
             )
             events = list(invocation.stream())
-        finally:
+        except BaseException:
             with warehouse.session() as db:
                 clear_partition_window(db)
+            raise
         # DuckDB has one writer and refuses a second configuration in one process, so row
         # counts and segment sizes are read through the warehouse once dbt has exited, rather
         # than by dagster-dbt's fetch_row_counts.
@@ -86,6 +87,7 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         day = date.fromisoformat(context.partition_key)
         built = [_node(nodes, event) for event in events if isinstance(event, dg.Output)]
         with warehouse.session() as db:
+            clear_partition_window(db)
             counts = _row_counts(db, built, day)
             for event in events:
                 yield _with_table_metadata(context, event, db, nodes, counts, day)

@@ -102,10 +102,8 @@ def assign_personas(
     best_k = max(silhouette_by_k, key=lambda k: (silhouette_by_k[k], -k))
     labels = labels_by_k[best_k]
 
-    clustered = buyers.select("customer_id").with_columns(
-        cluster=pl.Series(labels),
-        **{f"{name}_z": pl.Series(scaled[:, i]) for i, name in enumerate(feature_names)},
-        **{name: pl.Series(matrix[:, i]) for i, name in enumerate(feature_names)},
+    clustered = _with_features(buyers, matrix, scaled, feature_names).with_columns(
+        cluster=pl.Series(labels)
     )
     centroids = _describe_centroids(
         clustered, feature_names, as_of_date, best_k, silhouette_by_k, names
@@ -130,6 +128,25 @@ def assign_personas(
     return Personas(members, centroids.drop("cluster"), best_k, silhouette_by_k)
 
 
+def _with_features(
+    buyers: pl.DataFrame, matrix: np.ndarray, scaled: np.ndarray, feature_names: Sequence[str]
+) -> pl.DataFrame:
+    """The buyers' ids beside each feature as clustered (`<name>`) and standardized (`_z`)."""
+    return buyers.select("customer_id").with_columns(
+        **{f"{name}_z": pl.Series(scaled[:, i]) for i, name in enumerate(feature_names)},
+        **{name: pl.Series(matrix[:, i]) for i, name in enumerate(feature_names)},
+    )
+
+
+def _centroid_aggregates(feature_names: Sequence[str]) -> list[pl.Expr]:
+    """A persona's size and the mean of every feature, standardized and as clustered."""
+    return [
+        pl.len().alias("customers"),
+        *[pl.col(f"{name}_z").mean() for name in feature_names],
+        *[pl.col(name).mean().alias(f"{name}_mean") for name in feature_names],
+    ]
+
+
 def _feature_matrix(buyers: pl.DataFrame, feature_names: Sequence[str]) -> np.ndarray:
     # A customer who was never emailed has no open rate: 0 is "no engagement", which is true.
     columns = [
@@ -152,11 +169,7 @@ def _describe_centroids(
     """One row per persona. `names[i]` names cluster i when personas carry over from the
     previous day; new personas are ranked by monetary value."""
     z_columns = [f"{name}_z" for name in feature_names]
-    centroids = clustered.group_by("cluster").agg(
-        pl.len().alias("customers"),
-        *[pl.col(c).mean() for c in z_columns],
-        *[pl.col(name).mean().alias(f"{name}_mean") for name in feature_names],
-    )
+    centroids = clustered.group_by("cluster").agg(*_centroid_aggregates(feature_names))
     if names is None:
         order = "monetary_365d_z" if "monetary_365d" in feature_names else z_columns[0]
         centroids = centroids.sort(order, descending=True).with_row_index("rank", offset=1)
@@ -213,19 +226,15 @@ def describe_personas(
     if buyers.is_empty() or members.is_empty():
         return _no_personas(feature_names).centroids
     matrix = _feature_matrix(buyers, feature_names)
-    scaled = StandardScaler().fit_transform(matrix)
-    clustered = buyers.select("customer_id").with_columns(
-        **{f"{name}_z": pl.Series(scaled[:, i]) for i, name in enumerate(feature_names)},
-        **{name: pl.Series(matrix[:, i]) for i, name in enumerate(feature_names)},
+    clustered = _with_features(
+        buyers, matrix, StandardScaler().fit_transform(matrix), feature_names
     )
     day = members.select("customer_id", "persona", "persona_description", "k", "silhouette_score")
     return (
         clustered.join(day, on="customer_id")
         .group_by("persona")
         .agg(
-            pl.len().alias("customers"),
-            *[pl.col(f"{name}_z").mean() for name in feature_names],
-            *[pl.col(name).mean().alias(f"{name}_mean") for name in feature_names],
+            *_centroid_aggregates(feature_names),
             pl.col("persona_description").first(),
             pl.col("k").first(),
             pl.col("silhouette_score").first(),

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import functools
-import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,24 +46,15 @@ class CdpDbtCliResource(DbtCliResource):
 
     @functools.cached_property
     def _cli_version(self) -> version.Version:
-        return _dbt_version(self.dbt_executable)
+        # The dbt beside this Python is the dbt-core imported here: no subprocess to ask it.
+        if Path(self.dbt_executable) == Path(sys.executable).parent / "dbt":
+            from dbt.version import __version__
+
+            return version.parse(__version__)
+        return DbtCliResource._cli_version.func(self)  # type: ignore[attr-defined]
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
         return None
-
-
-@functools.cache
-def _dbt_version(executable: str) -> version.Version:
-    """The version of the dbt beside this Python is the dbt-core package imported here."""
-    if Path(executable) == Path(sys.executable).parent / "dbt":
-        from dbt.version import __version__
-
-        return version.parse(__version__)
-    raw = subprocess.check_output([executable, "--version"], text=True)
-    match = re.search(r"(\d+\.\d+\.\d+)", raw)
-    if not match:
-        raise ValueError(f"Could not read the dbt version from `{executable} --version`: {raw}")
-    return version.parse(match.group(1))
 
 
 def dbt_cli_resource(project_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
