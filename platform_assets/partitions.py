@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from typing import Any
 
 import dagster as dg
 
-from platform_assets.settings import DEFAULT_START_DATE
+from platform_assets.settings import DEFAULT_START_DATE, WAREHOUSE_WRITER_POOL
 
 
 def start_date() -> date:
@@ -23,6 +24,14 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=start_date().isoforma
 # order of the dependencies between days (identity builds on the day before). One policy for
 # all of them also lets a run span layers without Dagster settling on the strictest.
 one_day_per_run = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+# What every daily step of the platform shares, set once: the day, one day per run, and the
+# pool of the one DuckDB writer (`**DAILY_WRITER_STEP` in each asset decorator).
+DAILY_WRITER_STEP: dict[str, Any] = {
+    "partitions_def": daily_partitions,
+    "backfill_policy": one_day_per_run,
+    "pool": WAREHOUSE_WRITER_POOL,
+}
 
 
 def partition_range() -> tuple[date, date]:

@@ -23,14 +23,13 @@ from platform_assets.cleaned.schemas import (
 )
 from platform_assets.cleaned.transform import CleanResult, clean_partition
 from platform_assets.contract import SOURCES, SourceContract, selected_sources
-from platform_assets.partitions import daily_partitions, one_day_per_run
+from platform_assets.partitions import DAILY_WRITER_STEP
 from platform_assets.raw import raw_asset_key
 from platform_assets.raw.assets import trailing_row_counts
 from platform_assets.settings import (
     FRESHNESS,
     OWNERS,
     QUARANTINE_WARN_RATIO,
-    WAREHOUSE_WRITER_POOL,
 )
 from resources import TableWrite, Warehouse, WarehouseSession
 
@@ -103,9 +102,7 @@ def cleaned_asset_spec(contract: SourceContract) -> dg.AssetSpec:
         for source in SOURCES
         for name, description in CHECKS.items()
     ],
-    partitions_def=daily_partitions,
-    backfill_policy=one_day_per_run,
-    pool=WAREHOUSE_WRITER_POOL,
+    **DAILY_WRITER_STEP,
     can_subset=True,
 )
 def cleaned_sources(

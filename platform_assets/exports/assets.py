@@ -45,14 +45,13 @@ from platform_assets.exports.verification import (
     size_verdict,
     table_violations,
 )
-from platform_assets.partitions import daily_partitions, one_day_per_run
+from platform_assets.partitions import DAILY_WRITER_STEP
 from platform_assets.raw.assets import trailing_row_counts
 from platform_assets.settings import (
     OWNERS,
     VOLUME_HIGH_RATIO,
     VOLUME_LOW_RATIO,
     VOLUME_TRAILING_PARTITIONS,
-    WAREHOUSE_WRITER_POOL,
 )
 from resources import TableWrite, Warehouse, WarehouseSession
 from resources.export_dir import ExportDirectory
@@ -130,9 +129,7 @@ def _table_spec(table: str, key: dg.AssetKey) -> dg.AssetSpec:
         for key, checks in CHECKS.items()
         for name, description in checks.items()
     ],
-    partitions_def=daily_partitions,
-    backfill_policy=one_day_per_run,
-    pool=WAREHOUSE_WRITER_POOL,
+    **DAILY_WRITER_STEP,
     can_subset=False,
 )
 def export_tables(
@@ -230,9 +227,7 @@ def _write_and_check(
     key=FILES,
     deps=list(TABLES.values()),
     group_name=LAYER,
-    partitions_def=daily_partitions,
-    backfill_policy=one_day_per_run,
-    pool=WAREHOUSE_WRITER_POOL,
+    **DAILY_WRITER_STEP,
     owners=OWNERS,
     kinds={"csv"},
     tags={"layer": LAYER},

@@ -12,7 +12,7 @@ from platform_assets.checks import Verdict, check_results, column_schema, schema
 from platform_assets.identity import graph, model, resolve, settings
 from platform_assets.identity.accuracy import pairwise_accuracy
 from platform_assets.identity.schemas import MODELS
-from platform_assets.partitions import daily_partitions, one_day_per_run
+from platform_assets.partitions import DAILY_WRITER_STEP
 from platform_assets.settings import OWNERS, WAREHOUSE_WRITER_POOL
 from resources import ArtifactStore, GroundTruth, Warehouse, WarehouseSession
 
@@ -196,9 +196,7 @@ def _graph_specs() -> list[dg.AssetSpec]:
 
 @dg.multi_asset(
     specs=_graph_specs(),
-    partitions_def=daily_partitions,
-    backfill_policy=one_day_per_run,
-    pool=WAREHOUSE_WRITER_POOL,
+    **DAILY_WRITER_STEP,
     can_subset=False,
     check_specs=[
         dg.AssetCheckSpec(

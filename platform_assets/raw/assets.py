@@ -13,7 +13,10 @@ from platform_assets.checks import (
     volume_verdict,
 )
 from platform_assets.contract import SOURCES, SourceContract, selected_sources
-from platform_assets.partitions import daily_partitions, one_day_per_run, partition_range
+from platform_assets.partitions import (
+    DAILY_WRITER_STEP,
+    partition_range,
+)
 from platform_assets.raw.load import (
     PARTITION_DATE,
     LandedBytes,
@@ -25,7 +28,6 @@ from platform_assets.settings import (
     FRESHNESS,
     OWNERS,
     VOLUME_TRAILING_PARTITIONS,
-    WAREHOUSE_WRITER_POOL,
 )
 from resources import LandingZone, TableWrite, Warehouse, WarehouseSession
 from resources.landing_zone import file_sha256
@@ -87,9 +89,7 @@ def raw_asset_spec(contract: SourceContract) -> dg.AssetSpec:
         for source in SOURCES
         for name, description in CHECKS.items()
     ],
-    partitions_def=daily_partitions,
-    backfill_policy=one_day_per_run,
-    pool=WAREHOUSE_WRITER_POOL,
+    **DAILY_WRITER_STEP,
     can_subset=True,
 )
 def raw_sources(

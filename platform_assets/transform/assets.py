@@ -9,8 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from platform_assets.partitions import daily_partitions, one_day_per_run
-from platform_assets.settings import WAREHOUSE_WRITER_POOL
+from platform_assets.partitions import DAILY_WRITER_STEP
 from platform_assets.transform.personas import CENTROIDS_TABLE, persona_table
 from platform_assets.transform.project import partition_vars
 from platform_assets.transform.settings import DBT_MANIFEST_PATH
@@ -42,10 +41,8 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         manifest=manifest,
         name="dbt_models",
         dagster_dbt_translator=TRANSLATOR,
-        partitions_def=daily_partitions,
         # One run per day: each day's segments are evaluated as of the end of that day.
-        backfill_policy=one_day_per_run,
-        pool=WAREHOUSE_WRITER_POOL,
+        **DAILY_WRITER_STEP,
     )
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
