@@ -56,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
         help='Dagster asset selection, e.g. "group:raw", "key:cleaned/orders" (default: all)',
     )
 
+    retract = commands.add_parser(
+        "retract",
+        help="remove one landed file's data on purpose, then rebuild its day",
+        description="Records the retraction in the landing archive (the file's bytes stay"
+        " archived), then runs the day through every layer so the file's rows leave raw and"
+        " everything built from them. The only way rows leave the platform with their file:"
+        " a file that merely vanishes keeps its rows.",
+    )
+    retract.add_argument("source")
+    retract.add_argument("day", type=_date)
+    retract.add_argument("file", help="file name, or its <source>/<day>/<name> path")
+    retract.add_argument("--reason", required=True, help="why, kept with the retraction")
+
     commands.add_parser("summary", help="row counts of every table in the warehouse")
     return parser
 
@@ -67,7 +80,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _generate(arguments)
     if arguments.command == "run":
         return _run(arguments)
+    if arguments.command == "retract":
+        return _retract(arguments)
     return _summary()
+
+
+def _retract(arguments: argparse.Namespace) -> int:
+    from platform_assets.contract import SOURCES
+    from resources import LandingArchive, Warehouse
+
+    if arguments.source not in SOURCES:
+        print(f"unknown source {arguments.source!r}; one of {', '.join(SOURCES)}")
+        return 2
+    day = arguments.day.isoformat()
+    name = arguments.file.rsplit("/", 1)[-1]
+    archive = LandingArchive().beside(Warehouse().path)
+    try:
+        retracted = archive.retract(
+            arguments.source, day, f"{arguments.source}/{day}/{name}", arguments.reason
+        )
+    except KeyError as error:
+        print(error.args[0])
+        return 2
+    print(
+        f"retracted {retracted.relative_path} (sha256 {retracted.sha256[:12]}, reason:"
+        f" {arguments.reason}); recorded in {archive.path}; rebuilding {day}"
+    )
+    run = argparse.Namespace(
+        start=arguments.day, end=arguments.day, verbose=False, retrain=False, select="*"
+    )
+    return _run(run)
 
 
 def _generate(arguments: argparse.Namespace) -> int:
@@ -105,7 +147,39 @@ def _landed_days() -> list[date]:
     return sorted({day for source in SOURCES for day in zone.dates_in_range(source, first, last)})
 
 
+@contextlib.contextmanager
+def _one_run_at_a_time(warehouse_path: Path) -> Any:
+    """Queue behind another `cdp run` on the same warehouse instead of failing on its lock."""
+    import fcntl
+
+    lock_path = warehouse_path.with_name(warehouse_path.name + ".cdp-run.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            print(f"waiting for the cdp run already working on {warehouse_path} ({holder})")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _run(arguments: argparse.Namespace) -> int:
+    from resources import Warehouse
+
+    with _one_run_at_a_time(Warehouse().path):
+        return _run_locked(arguments)
+
+
+def _run_locked(arguments: argparse.Namespace) -> int:
     import warnings
 
     import dagster as dg

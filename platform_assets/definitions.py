@@ -8,7 +8,14 @@ from platform_assets.identity import identity_assets, identity_checks
 from platform_assets.raw import raw_assets
 from platform_assets.transform.assets import build_dbt_assets
 from platform_assets.transform.project import dbt_cli_resource, manifest_path
-from resources import ArtifactStore, ExportDirectory, GroundTruth, LandingZone, Warehouse
+from resources import (
+    ArtifactStore,
+    ExportDirectory,
+    GroundTruth,
+    LandingArchive,
+    LandingZone,
+    Warehouse,
+)
 from sensors import identity_model_drift_sensor, landing_zone_sensor
 
 # Cleaned partitions follow their raw partition through their automation condition; this
@@ -34,6 +41,8 @@ defs = dg.Definitions(
         # Empty settings resolve CDP_DUCKDB_PATH and CDP_LANDING_DIR when a run starts.
         "warehouse": Warehouse(),
         "landing_zone": LandingZone(),
+        # Empty: CDP_ARCHIVE_DIR, else archive/ beside the warehouse file.
+        "archive": LandingArchive(),
         "artifacts": ArtifactStore(),
         "ground_truth": GroundTruth(),
         "export_directory": ExportDirectory(),

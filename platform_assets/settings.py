@@ -29,6 +29,13 @@ FRESHNESS = {
     ),
 }
 
+# A compressed landing file is rejected when it expands past either limit (a gzip bomb): more
+# than this many bytes, or, once past RATIO_CHECKED_ABOVE_BYTES, more than this many times its
+# compressed size (real CSV and JSONL compress 5 to 20 times).
+MAX_DECOMPRESSED_BYTES = 4 * 1024**3
+MAX_COMPRESSION_RATIO = 200
+RATIO_CHECKED_ABOVE_BYTES = 64 * 1024**2
+
 # Row count of a partition against the median of the trailing partitions.
 VOLUME_TRAILING_PARTITIONS = 7
 VOLUME_LOW_RATIO = 0.5

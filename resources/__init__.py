@@ -1,5 +1,6 @@
 """Resources: the only code that touches the outside world (files, directories, warehouse)."""
 
+from resources.archive import LandingArchive
 from resources.artifacts import ArtifactStore, GroundTruth
 from resources.export_dir import ExportDirectory
 from resources.landing_zone import LandingFile, LandingZone
@@ -9,6 +10,7 @@ __all__ = [
     "ArtifactStore",
     "ExportDirectory",
     "GroundTruth",
+    "LandingArchive",
     "LandingFile",
     "LandingZone",
     "TableWrite",

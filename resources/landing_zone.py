@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -12,6 +15,17 @@ import dagster as dg
 from resources.paths import resolve_path
 
 DEFAULT_LANDING_DIR = "data/landing"
+
+# A file is read once its size and modification time have been still this long: a sender still
+# writing it would otherwise be read half-written. CDP_LANDING_SETTLE_SECONDS overrides it.
+DEFAULT_SETTLE_SECONDS = 10.0
+
+# Names a sender uses while a transfer is under way; never data, however long they sit.
+IN_TRANSFER_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+
+
+class LandingRootUnusable(Exception):
+    """The landing root is missing or empty: never read as "no files landed"."""
 
 
 @dataclass(frozen=True)
@@ -26,26 +40,67 @@ class LandingZone(dg.ConfigurableResource):
     """Files landed by the source systems. Empty `root` means CDP_LANDING_DIR, read at run time."""
 
     root: str = ""
+    settle_seconds: float | None = None
 
     @property
     def path(self) -> Path:
         return resolve_path(self.root, "CDP_LANDING_DIR", DEFAULT_LANDING_DIR)
 
+    @property
+    def settle(self) -> float:
+        if self.settle_seconds is not None:
+            return self.settle_seconds
+        configured = os.environ.get("CDP_LANDING_SETTLE_SECONDS")
+        return float(configured) if configured else DEFAULT_SETTLE_SECONDS
+
+    def require_root(self) -> None:
+        """Refuse a landing root that is missing or empty: an unmounted disk or a wrong path
+        would otherwise read as a zone where nothing landed."""
+        if not self.path.is_dir():
+            raise LandingRootUnusable(
+                f"the landing root {self.path} does not exist (CDP_LANDING_DIR): mount it or"
+                " point CDP_LANDING_DIR at it"
+            )
+        if not any(self.path.iterdir()):
+            raise LandingRootUnusable(
+                f"the landing root {self.path} is empty (CDP_LANDING_DIR): nothing is loaded"
+                " from an empty zone, which is what an unmounted disk looks like"
+            )
+
+    def _inside_root(self, path: Path) -> bool:
+        """Whether a path, symlinks followed, stays under the landing root."""
+        return path.resolve().is_relative_to(self.path.resolve())
+
+    def _candidates(self, source: str, partition_date: str) -> list[Path]:
+        folder = self.path / source / partition_date
+        if not folder.is_dir() or not self._inside_root(folder):
+            return []
+        return [
+            file_path
+            for file_path in sorted(folder.iterdir())
+            # Hidden files and transfer names are leftovers of a sender at work, not data.
+            if not file_path.name.startswith(".")
+            and not file_path.name.lower().endswith(IN_TRANSFER_SUFFIXES)
+            and file_path.is_file()
+        ]
+
     def files(self, source: str, partition_date: str) -> list[LandingFile]:
-        """The files of one source and day, in name order (the order rows are reconciled in).
+        """The settled files of one source and day, in name order (the order rows are
+        reconciled in).
 
         Files whose suffix the contract does not know are returned too: the raw layer rejects
-        them with a reason rather than ignoring them.
+        them with a reason rather than ignoring them. Not returned: hidden files, names a
+        transfer uses (`.tmp`, `.part`), files changed within the settle interval, and
+        symlinks that leave the landing root (reported by `misplaced_entries`).
         """
-        folder = self.path / source / partition_date
-        if not folder.is_dir():
-            return []
+        settled_before = time.time() - self.settle
         found = []
-        for file_path in sorted(folder.iterdir()):
-            # Hidden files are editor or transfer leftovers (".part", ".DS_Store"), not data.
-            if not file_path.is_file() or file_path.name.startswith("."):
+        for file_path in self._candidates(source, partition_date):
+            if not self._inside_root(file_path):
                 continue
             stat = file_path.stat()
+            if stat.st_mtime > settled_before:
+                continue  # still being written, or just written: read on a later look
             found.append(
                 LandingFile(
                     path=file_path,
@@ -56,16 +111,29 @@ class LandingZone(dg.ConfigurableResource):
             )
         return found
 
+    def unsettled(self, source: str, partition_date: str) -> list[str]:
+        """Files of the day changed within the settle interval: not read yet."""
+        settled_before = time.time() - self.settle
+        return [
+            file_path.relative_to(self.path).as_posix()
+            for file_path in self._candidates(source, partition_date)
+            if self._inside_root(file_path) and file_path.stat().st_mtime > settled_before
+        ]
+
     def read_bytes(self, landing_file: LandingFile) -> bytes:
         return landing_file.path.read_bytes()
 
     def fingerprint(self, source: str, partition_date: str) -> str:
-        """Changes whenever a file of the day is added, removed, rewritten or renamed."""
-        listing = "\n".join(
+        """Changes whenever a settled file of the day is added, removed, rewritten or renamed."""
+        return _fingerprint(
             f"{f.relative_path}|{f.size_bytes}|{f.modified_at}"
             for f in self.files(source, partition_date)
         )
-        return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+    @staticmethod
+    def empty_fingerprint() -> str:
+        """The fingerprint of a day with no settled file."""
+        return _fingerprint([])
 
     def date_folders(self, source: str) -> list[str]:
         """Every folder name under a source, dates or not."""
@@ -109,7 +177,20 @@ class LandingZone(dg.ConfigurableResource):
                 for entry in sorted(source_folder.iterdir())
                 if entry.is_file() and not entry.name.startswith(".")
             ]
+            for folder in sorted(source_folder.iterdir()):
+                inside = folder.is_dir() and self._inside_root(folder)
+                entries = [folder, *folder.iterdir()] if inside else [folder]
+                misplaced += [
+                    f"{entry.relative_to(self.path).as_posix()}: symlink leaves the landing"
+                    " root; not followed"
+                    for entry in entries
+                    if entry.is_symlink() and not self._inside_root(entry)
+                ]
         return misplaced
+
+
+def _fingerprint(lines: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 def file_sha256(content: bytes) -> str:

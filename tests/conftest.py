@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from platform_assets.definitions import defs
 from resources import LandingZone, Warehouse
 
 DAY = "2026-11-02"
+
+# Tests write a landing file and read it at once; in production a file is read only once it
+# has been still for the settle interval. The tests of that interval set it themselves.
+os.environ["CDP_LANDING_SETTLE_SECONDS"] = "0"
 
 
 @pytest.fixture

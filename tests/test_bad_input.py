@@ -27,8 +27,9 @@ def _assert_conserved(result, source: str) -> None:
 
 
 def test_day_without_files_is_an_empty_partition_not_a_failure(
-    materialize_day: MaterializeDay, warehouse
+    land: LandFile, materialize_day: MaterializeDay, warehouse
 ) -> None:
+    land("products", "products.csv", "sku,name\nSKU-1,Mug\n")  # another source landed
     result = materialize_day('key:"*/email_events"')
     assert result.success
     checks = check_results(result)

@@ -2,21 +2,61 @@
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from sensors.landing import changed_partitions, landing_zone_sensor
+from platform_assets.contract import SOURCES
+from resources import LandingZone
+from sensors.landing import changed_partitions, days_to_cover, landing_zone_sensor
 from tests.conftest import DAY, LandFile
 
 
-def _evaluate(landing_zone, cursor: str | None) -> dg.SensorResult:
-    with dg.instance_for_test() as instance:
+ALL_SOURCES = [dg.AssetKey(["raw", source]) for source in sorted(SOURCES)]
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """One persistent instance for every tick of a test, as the daemon has."""
+    (tmp_path / "instance").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as persistent:
+        yield persistent
+
+
+class Ticks:
+    """Evaluates the sensor tick after tick, carrying its cursor like the daemon does."""
+
+    def __init__(self, instance: dg.DagsterInstance, landing_zone) -> None:
+        self.instance = instance
+        self.landing_zone = landing_zone
+        self.cursor: str | None = None
+        self.run_keys: list[str] = []
+
+    def __call__(self) -> list[dg.RunRequest]:
         context = dg.build_sensor_context(
-            cursor=cursor, instance=instance, resources={"landing_zone": landing_zone}
+            cursor=self.cursor,
+            instance=self.instance,
+            resources={"landing_zone": self.landing_zone},
         )
-        return landing_zone_sensor(context)
+        result = landing_zone_sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        self.cursor = result.cursor
+        requests = list(result.run_requests or [])
+        self.run_keys += [r.run_key for r in requests if r.run_key]
+        return requests
+
+
+@pytest.fixture
+def tick(instance: dg.DagsterInstance, landing_zone) -> Ticks:
+    return Ticks(instance, landing_zone)
+
+
+def _requested(requests: list[dg.RunRequest]) -> list[tuple[str | None, list]]:
+    return [(r.partition_key, list(r.asset_selection or [])) for r in requests]
 
 
 def test_changed_partitions_compares_fingerprints() -> None:
@@ -25,50 +65,108 @@ def test_changed_partitions_compares_fingerprints() -> None:
     ]
 
 
-def test_new_file_requests_its_raw_partition_once(land: LandFile, landing_zone) -> None:
-    land("orders", "a.csv", "order_id\n")
-    first = _evaluate(landing_zone, None)
-    assert [(r.partition_key, r.asset_selection) for r in first.run_requests] == [
-        (DAY, [dg.AssetKey(["raw", "orders"])])
+def test_days_between_landed_days_are_covered() -> None:
+    assert days_to_cover({date(2026, 11, 4), date(2026, 11, 2)}) == [
+        date(2026, 11, 2),
+        date(2026, 11, 3),
+        date(2026, 11, 4),
     ]
-    again = _evaluate(landing_zone, first.cursor)
-    assert again.run_requests == []
-    assert json.loads(again.cursor) == json.loads(first.cursor)
+    assert days_to_cover(set()) == []
 
 
-def test_sources_landing_on_one_day_share_one_run(land: LandFile, landing_zone) -> None:
+def test_a_landed_day_requests_every_source_once_silent_ones_as_empty_partitions(
+    land: LandFile, tick: Ticks
+) -> None:
     land("orders", "a.csv", "order_id\n")
+    assert _requested(tick()) == [(DAY, ALL_SOURCES)]
+    assert tick() == []
+
+
+def test_a_day_with_no_file_between_landed_days_is_an_empty_day(
+    land: LandFile, tick: Ticks
+) -> None:
+    land("orders", "a.csv", "order_id\n")
+    land("orders", "b.csv", "order_id\n", day="2026-11-04")
+    assert [r.partition_key for r in tick()] == [DAY, "2026-11-03", "2026-11-04"]
+
+
+def test_late_file_requests_only_its_source_again(land: LandFile, tick: Ticks) -> None:
+    land("orders", "a.csv", "order_id\n")
+    tick()
     land("products", "a.csv", "sku\n")
-    land("orders", "b.csv", "order_id\n", day="2026-11-03")
-    requests = _evaluate(landing_zone, None).run_requests
-    assert [(r.partition_key, r.asset_selection) for r in requests] == [
-        (DAY, [dg.AssetKey(["raw", "orders"]), dg.AssetKey(["raw", "products"])]),
-        ("2026-11-03", [dg.AssetKey(["raw", "orders"])]),
-    ]
+    assert _requested(tick()) == [(DAY, [dg.AssetKey(["raw", "products"])])]
+    assert len(set(tick.run_keys)) == len(tick.run_keys) == 2
 
 
-def test_late_file_requests_the_partition_again(land: LandFile, landing_zone) -> None:
-    land("orders", "a.csv", "order_id\n")
-    first = _evaluate(landing_zone, None)
-    land("orders", "b.csv", "order_id\n")
-    late = _evaluate(landing_zone, first.cursor)
-    assert [r.partition_key for r in late.run_requests] == [DAY]
-    assert late.run_requests[0].run_key != first.run_requests[0].run_key
-
-
-def test_removed_day_is_reloaded_so_its_rows_leave(land: LandFile, landing_zone) -> None:
+def test_a_vanished_day_is_looked_at_again(land: LandFile, tick: Ticks) -> None:
     path = land("orders", "a.csv", "order_id\n")
-    first = _evaluate(landing_zone, None)
+    tick()
     os.remove(path)
     path.parent.rmdir()
-    gone = _evaluate(landing_zone, first.cursor)
-    assert [r.partition_key for r in gone.run_requests] == [DAY]
-    assert json.loads(gone.cursor) == {}
+    # The raw step keeps the day's rows (from the archive) and reports the vanished file.
+    assert _requested(tick()) == [(DAY, [dg.AssetKey(["raw", "orders"])])]
 
 
-def test_folder_outside_the_partition_range_requests_nothing(land: LandFile, landing_zone) -> None:
+def test_a_listing_seen_before_gets_a_new_run_key_across_a_restart(
+    land: LandFile, tick: Ticks, landing_zone, tmp_path: Path
+) -> None:
+    path = land("orders", "a.csv", "order_id\n")
+    stat = path.stat()
+    tick()
+    content = path.read_bytes()
+    path.unlink()
+    tick()
+    # Restored with its old timestamps: the very listing of the first tick.
+    path.write_bytes(content)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # A restarted daemon: a new instance on the same storage, the cursor it kept.
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as restarted:
+        after_restart = Ticks(restarted, landing_zone)
+        after_restart.cursor = tick.cursor
+        assert [r.partition_key for r in after_restart()] == [DAY]
+    keys = tick.run_keys + after_restart.run_keys
+    assert len(keys) == 3 and len(set(keys)) == 3
+
+
+def test_work_done_outside_the_sensor_is_not_requested_again(
+    land: LandFile, tick: Ticks, instance: dg.DagsterInstance, landing_zone, warehouse
+) -> None:
+    from platform_assets.definitions import defs
+
+    land("orders", "a.csv", "order_id\n")
+    # What `cdp run` does: every source of the day, in process, on the same instance.
+    dg.materialize(
+        [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)],
+        partition_key=DAY,
+        selection=ALL_SOURCES,
+        resources={**(defs.resources or {}), "warehouse": warehouse, "landing_zone": landing_zone},
+        instance=instance,
+    )
+    assert tick() == []
+    land("orders", "b.csv", "order_id\n")
+    assert _requested(tick()) == [(DAY, [dg.AssetKey(["raw", "orders"])])]
+
+
+def test_a_file_still_being_written_is_not_requested(land: LandFile, tick: Ticks) -> None:
+    land("orders", "a.csv.part", "order_id\n")
+    assert tick() == []
+    tick.landing_zone = LandingZone(root=str(tick.landing_zone.path), settle_seconds=3600)
+    land("orders", "a.csv", "order_id\n")
+    assert tick() == []
+
+
+def test_folder_outside_the_partition_range_requests_nothing(land: LandFile, tick: Ticks) -> None:
     land("orders", "a.csv", "order_id\n", day="2019-05-01")
-    assert _evaluate(landing_zone, None).run_requests == []
+    assert tick() == []
+
+
+def test_a_missing_landing_root_requests_nothing_and_says_why(tmp_path: Path) -> None:
+    context = dg.build_sensor_context(
+        resources={"landing_zone": LandingZone(root=str(tmp_path / "unmounted"))}
+    )
+    result = landing_zone_sensor(context)
+    assert isinstance(result, dg.SkipReason)
+    assert "does not exist" in (result.skip_message or "")
 
 
 def test_cleaned_day_follows_a_reloaded_raw_day_even_when_it_is_not_the_latest(

@@ -1,6 +1,7 @@
 """Raw layer: every landing file of a day in `raw.<source>`, values exactly as they arrived."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -29,10 +30,12 @@ from platform_assets.settings import (
     OWNERS,
     VOLUME_TRAILING_PARTITIONS,
 )
-from resources import LandingZone, TableWrite, Warehouse, WarehouseSession
-from resources.landing_zone import file_sha256
+from resources import LandingArchive, LandingZone, TableWrite, Warehouse, WarehouseSession
+from resources.archive import ArchiveMissing
+from resources.landing_zone import LandingRootUnusable, file_sha256
 
 LAYER = "raw"
+LANDING_FINGERPRINT = "landing_fingerprint"
 LANDED_FILES_TABLE = "raw.landed_files"
 REJECTED_LINES_TABLE = "raw.rejected_lines"
 REJECTED_FILES_VIEW = "raw.rejected_files"
@@ -44,12 +47,20 @@ CHECKS = {
     "raw.rejected_lines with their text.",
     "no_duplicate_files": "No file repeats the exact content of another file of the same day.",
     "landing_folders_in_range": "No folder of this source lies outside the partition range "
-    "(such files would never be loaded).",
+    "(such files would never be loaded) and no symlink leaves the landing root.",
+    "no_vanished_files": "Every file loaded for the day is still in the landing zone; a file "
+    "that vanished keeps its rows (read from the archive) until it is retracted.",
     "schema": "The partition's rows match the raw table schema (pandera).",
     "volume": "The partition's row count is within 50 % to 300 % of the trailing 7 partitions' "
     "median.",
 }
-WARNING_CHECKS = {"lines_readable", "no_duplicate_files", "landing_folders_in_range", "volume"}
+WARNING_CHECKS = {
+    "lines_readable",
+    "no_duplicate_files",
+    "landing_folders_in_range",
+    "no_vanished_files",
+    "volume",
+}
 
 
 def raw_asset_key(source: str) -> dg.AssetKey:
@@ -93,17 +104,81 @@ def raw_asset_spec(contract: SourceContract) -> dg.AssetSpec:
     can_subset=True,
 )
 def raw_sources(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, landing_zone: LandingZone
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    landing_zone: LandingZone,
+    archive: LandingArchive,
 ) -> Iterator[dg.MaterializeResult]:
-    """Loads the day's landing files of every selected source into `raw.<source>`."""
+    """Loads the day's landing files of every selected source into `raw.<source>`, with the
+    files loaded before that have since vanished from the landing zone (from the archive)."""
     partition_date = date.fromisoformat(context.partition_key)
+    try:
+        landing_zone.require_root()
+    except LandingRootUnusable as error:
+        raise dg.Failure(str(error)) from None
+    kept = archive.beside(warehouse.path)
     with warehouse.session() as db:
         for contract in selected_sources(context.selected_asset_keys, raw_asset_key):
-            yield load_raw_source(context, contract, partition_date, db, landing_zone)
+            day_files = collect_day_files(contract.name, partition_date, landing_zone, kept)
+            yield load_raw_source(context, contract, partition_date, db, landing_zone, day_files)
         db.execute(
             f"create or replace view {REJECTED_FILES_VIEW} as"
             f" select * from {LANDED_FILES_TABLE} where status = 'rejected'"
         )
+
+
+@dataclass
+class DayFiles:
+    """What a raw partition loads: the landing zone's files and the vanished ones' copies."""
+
+    files: list[LandedBytes]
+    vanished: list[str]  # loaded before, gone from the landing zone, read from the archive
+    retracted_present: list[str]  # still in the landing zone, but retracted: not loaded
+    unsettled: list[str]  # still being written: loaded on a later run
+    fingerprint: str  # the landing listing the load saw, for the landing sensor
+
+
+def collect_day_files(
+    source: str, partition_date: date, landing_zone: LandingZone, archive: LandingArchive
+) -> DayFiles:
+    """Archive every settled file of the day, then add the archived files that vanished.
+
+    An absence never removes rows: only a retraction (`cdp retract`) does.
+    """
+    day = partition_date.isoformat()
+    retracted = archive.retracted(source, day)
+    loaded: list[LandedBytes] = []
+    retracted_present = []
+    for landing_file in landing_zone.files(source, day):
+        content = landing_zone.read_bytes(landing_file)
+        sha256 = file_sha256(content)
+        if (landing_file.relative_path, sha256) in retracted:
+            retracted_present.append(landing_file.relative_path)
+            continue
+        archive.keep(source, day, landing_file.relative_path, content, sha256)
+        loaded.append(LandedBytes(landing_file.relative_path, content, sha256))
+    unsettled = landing_zone.unsettled(source, day)
+    seen = {f.relative_path for f in loaded} | set(retracted_present)
+    vanished = []
+    for path, archived in archive.files(source, day).items():
+        if path in seen:
+            continue
+        # A file being rewritten keeps its previous version until the new one settles.
+        if path not in unsettled:
+            vanished.append(path)
+        try:
+            loaded.append(
+                LandedBytes(path, archive.read(archived), archived.sha256, from_archive=True)
+            )
+        except ArchiveMissing as error:
+            raise dg.Failure(str(error)) from None
+    return DayFiles(
+        files=sorted(loaded, key=lambda f: f.relative_path),
+        vanished=sorted(vanished),
+        retracted_present=retracted_present,
+        unsettled=unsettled,
+        fingerprint=landing_zone.fingerprint(source, day),
+    )
 
 
 def load_raw_source(
@@ -112,19 +187,11 @@ def load_raw_source(
     partition_date: date,
     db: WarehouseSession,
     landing_zone: LandingZone,
+    day_files: DayFiles,
 ) -> dg.MaterializeResult:
     table = f"{LAYER}.{contract.name}"
-    files = landing_zone.files(contract.name, partition_date.isoformat())
-    load = load_partition(
-        contract,
-        partition_date,
-        (
-            LandedBytes(f.relative_path, content, file_sha256(content))
-            for f in files
-            for content in [landing_zone.read_bytes(f)]
-        ),
-        loaded_at=datetime.now(UTC),
-    )
+    files = day_files.files
+    load = load_partition(contract, partition_date, files, loaded_at=datetime.now(UTC))
     where = {PARTITION_DATE: partition_date}
     db.replace(
         [
@@ -137,7 +204,11 @@ def load_raw_source(
     )
     if not files:
         context.log.info(f"No {contract.name} files landed for {partition_date}: empty partition")
-    verdicts = _verdicts(contract, partition_date, load, db, landing_zone)
+    for path in day_files.unsettled:
+        context.log.info(f"{path} changed within the settle interval: loaded on a later run")
+    for path in day_files.retracted_present:
+        context.log.warning(f"{path} is retracted and not loaded; remove it from the landing zone")
+    verdicts = _verdicts(contract, partition_date, load, db, landing_zone, day_files)
     key = raw_asset_key(contract.name)
     return dg.MaterializeResult(
         asset_key=key,
@@ -146,7 +217,11 @@ def load_raw_source(
             "files": len(files),
             "files_rejected": load.rejected_files.height,
             "lines_rejected": load.rejected_lines.height,
+            "files_vanished": len(day_files.vanished),
             "notes": dg.MetadataValue.json(load.notes),
+            # What the landing sensor compares with, so work done outside it (`cdp run`) is
+            # not requested again.
+            LANDING_FINGERPRINT: day_files.fingerprint,
         },
         check_results=check_results(verdicts, warnings=WARNING_CHECKS, asset_key=key),
     )
@@ -158,6 +233,7 @@ def _verdicts(
     load: PartitionLoad,
     db: WarehouseSession,
     landing_zone: LandingZone,
+    day_files: DayFiles,
 ) -> dict[str, Verdict]:
     table = f"{LAYER}.{contract.name}"
     rejected = load.rejected_files
@@ -197,6 +273,15 @@ def _verdicts(
             not misplaced,
             f"{len(misplaced)} misplaced folder(s) or file(s)",
             {"misplaced": misplaced},
+        ),
+        "no_vanished_files": Verdict(
+            not day_files.vanished,
+            "every loaded file is in the landing zone"
+            if not day_files.vanished
+            else f"{len(day_files.vanished)} file(s) vanished from the landing zone, rows kept"
+            " from the archive (`cdp retract` removes them on purpose): "
+            + ", ".join(day_files.vanished),
+            {"vanished": day_files.vanished},
         ),
         "schema": schema_verdict(raw_table_schema(contract), written, db.table_schema(table)),
         "volume": volume_verdict(written.height, trailing_row_counts(db, table, partition_date)),

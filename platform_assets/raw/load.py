@@ -33,6 +33,8 @@ LANDED_FILES_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "rows_loaded": pl.Int64,
     "lines_rejected": pl.Int64,
     "duplicate_of": pl.Utf8,
+    # The file had vanished from the landing zone; its archived copy was loaded.
+    "from_archive": pl.Boolean,
     LOADED_AT: pl.Datetime("us", "UTC"),
 }
 
@@ -52,6 +54,7 @@ class LandedBytes:
     relative_path: str
     content: bytes
     sha256: str
+    from_archive: bool = False
 
 
 @dataclass
@@ -107,6 +110,7 @@ def load_partition(
             "size_bytes": len(landed_bytes.content),
             "sha256": landed_bytes.sha256,
             "duplicate_of": first_file_by_hash.get(landed_bytes.sha256),
+            "from_archive": landed_bytes.from_archive,
             LOADED_AT: loaded_at,
         }
         first_file_by_hash.setdefault(landed_bytes.sha256, landed_bytes.relative_path)

@@ -7,7 +7,6 @@ reason; a single broken line inside a readable file is rejected alone and the re
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import zlib
@@ -16,6 +15,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from platform_assets.contract import FILE_SUFFIXES, SourceContract
+from platform_assets.settings import (
+    MAX_COMPRESSION_RATIO,
+    MAX_DECOMPRESSED_BYTES,
+    RATIO_CHECKED_ABOVE_BYTES,
+)
 
 EXTRA_COLUMNS = "_extra"
 ROW_NUMBER = "_row_number"
@@ -71,12 +75,47 @@ def parse_landing_file(name: str, content: bytes, contract: SourceContract) -> P
 
 
 def _gunzip(content: bytes) -> bytes:
+    """Decompress in chunks, stopping at the limits in settings: a small file that expands
+    without bound (a gzip bomb) is rejected before it fills the memory."""
+    limit = min(
+        MAX_DECOMPRESSED_BYTES,
+        max(RATIO_CHECKED_ABOVE_BYTES, len(content) * MAX_COMPRESSION_RATIO),
+    )
+
+    def too_large() -> FileRejected:
+        return FileRejected(
+            f"decompresses to more than {limit:,} bytes from {len(content):,} (limits:"
+            f" {MAX_COMPRESSION_RATIO}x and {MAX_DECOMPRESSED_BYTES:,} bytes); split the file"
+            " or send it uncompressed"
+        )
+
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+    chunks = []
+    size = 0
+    pending = content
     try:
-        return gzip.decompress(content)
+        while True:
+            chunk = decompressor.decompress(pending, 1 << 20)
+            size += len(chunk)
+            if size > limit:
+                raise too_large()
+            chunks.append(chunk)
+            pending = decompressor.unconsumed_tail
+            if decompressor.eof:
+                if decompressor.unused_data:
+                    # Several gzip members in one file: decompress the rest the same way.
+                    rest = _gunzip(decompressor.unused_data)
+                    if size + len(rest) > limit:
+                        raise too_large()
+                    chunks.append(rest)
+                break
+            if not pending and not chunk:
+                raise EOFError("compressed file ended before the end-of-stream marker")
     except (EOFError, OSError, zlib.error) as error:
         raise FileRejected(
             f"corrupt or truncated gzip ({error}); re-send the complete file"
         ) from error
+    return b"".join(chunks)
 
 
 def _decode_utf8(content: bytes) -> str:

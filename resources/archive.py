@@ -1,0 +1,177 @@
+"""The landing archive: every landed file kept, content-addressed and immutable.
+
+The raw layer archives each file as it loads it, so a file that later vanishes from the landing
+zone (an expired drop-zone file, a mistaken `rm`, an unmounted disk) keeps its rows: raw is
+rebuilt from the archive, never emptied by an absence. Removing a file's data is an explicit
+retraction (`cdp retract`), recorded here beside the archive.
+
+Layout under the root (CDP_ARCHIVE_DIR, default `archive/` beside the warehouse file, so
+`data/archive` for the default `data/warehouse.duckdb`):
+- `objects/<sha256[:2]>/<sha256>`: the bytes of every distinct file, written once;
+- `manifest/<source>/<day>.jsonl`: append-only, one line per file version archived for the day
+  (`"event": "archived"`) and per retraction (`"event": "retracted"`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from resources.paths import resolve_path
+from resources.warehouse import resolve_duckdb_path
+
+ARCHIVE_FOLDER = "archive"
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    relative_path: str  # "<source>/<day>/<name>", as in the landing zone
+    sha256: str
+    size_bytes: int
+    archived_at: str
+
+
+class ArchiveMissing(Exception):
+    """A file the platform loaded is in neither the landing zone nor the archive."""
+
+
+class LandingArchive(dg.ConfigurableResource):
+    """Landed files kept for good. Empty `root` means CDP_ARCHIVE_DIR, read at run time, else
+    `archive/` beside the warehouse file (`warehouse`, empty for CDP_DUCKDB_PATH): a warehouse
+    and the archive it was loaded from belong together."""
+
+    root: str = ""
+    warehouse: str = ""
+
+    @property
+    def path(self) -> Path:
+        if self.root or os.environ.get("CDP_ARCHIVE_DIR"):
+            return resolve_path(self.root, "CDP_ARCHIVE_DIR", "")
+        return resolve_duckdb_path(self.warehouse).parent / ARCHIVE_FOLDER
+
+    def beside(self, warehouse_path: Path) -> LandingArchive:
+        """This archive, defaulting to the folder beside the given warehouse file."""
+        return LandingArchive(root=self.root, warehouse=str(warehouse_path))
+
+    def _object(self, sha256: str) -> Path:
+        return self.path / "objects" / sha256[:2] / sha256
+
+    def _manifest(self, source: str, day: str) -> Path:
+        return self.path / "manifest" / source / f"{day}.jsonl"
+
+    def keep(self, source: str, day: str, relative_path: str, content: bytes, sha256: str) -> None:
+        """Archive one version of a landed file (a no-op when that version is already kept)."""
+        target = self._object(sha256)
+        if not target.exists():
+            _write_durably(target, content)
+        current = self.files(source, day, include_retracted=True).get(relative_path)
+        if current is None or current.sha256 != sha256:
+            self._append(
+                source,
+                day,
+                {
+                    "event": "archived",
+                    "file": relative_path,
+                    "sha256": sha256,
+                    "size_bytes": len(content),
+                },
+            )
+
+    def read(self, archived: ArchivedFile) -> bytes:
+        target = self._object(archived.sha256)
+        if not target.exists():
+            raise ArchiveMissing(
+                f"{archived.relative_path} (sha256 {archived.sha256[:12]}) is gone from the"
+                f" landing zone and its archive copy {target} is missing: restore the file, or"
+                f" remove its data on purpose with `cdp retract`"
+            )
+        return target.read_bytes()
+
+    def files(
+        self, source: str, day: str, *, include_retracted: bool = False
+    ) -> dict[str, ArchivedFile]:
+        """The latest archived version of every file of a day, by landing path.
+
+        A retraction removes the version it names; a later version of the same file (new
+        content landed under that name) is a new file and counts again.
+        """
+        latest: dict[str, ArchivedFile] = {}
+        retracted: set[tuple[str, str]] = set()
+        for entry in self._entries(source, day):
+            if entry["event"] == "archived":
+                latest[entry["file"]] = ArchivedFile(
+                    entry["file"], entry["sha256"], entry["size_bytes"], entry["at"]
+                )
+            elif entry["event"] == "retracted":
+                retracted.add((entry["file"], entry["sha256"]))
+        return {
+            path: archived
+            for path, archived in latest.items()
+            if include_retracted or (path, archived.sha256) not in retracted
+        }
+
+    def retracted(self, source: str, day: str) -> set[tuple[str, str]]:
+        """(landing path, sha256) of every retracted file version of a day."""
+        return {
+            (entry["file"], entry["sha256"])
+            for entry in self._entries(source, day)
+            if entry["event"] == "retracted"
+        }
+
+    def retract(self, source: str, day: str, relative_path: str, reason: str) -> ArchivedFile:
+        """Record that a file's data is to be removed; its bytes stay in the archive."""
+        archived = self.files(source, day).get(relative_path)
+        if archived is None:
+            known = ", ".join(sorted(self.files(source, day))) or "none"
+            raise KeyError(
+                f"{relative_path} is not an archived file of {source} on {day} (known: {known})"
+            )
+        self._append(
+            source,
+            day,
+            {
+                "event": "retracted",
+                "file": relative_path,
+                "sha256": archived.sha256,
+                "reason": reason,
+                "by": os.environ.get("USER", "unknown"),
+            },
+        )
+        return archived
+
+    def _entries(self, source: str, day: str) -> list[dict]:
+        manifest = self._manifest(source, day)
+        if not manifest.exists():
+            return []
+        return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+
+    def _append(self, source: str, day: str, entry: dict) -> None:
+        manifest = self._manifest(source, day)
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({**entry, "at": datetime.now(UTC).isoformat()}, sort_keys=True) + "\n"
+        with manifest.open("a") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _write_durably(target: Path, content: bytes) -> None:
+    """Write to a temporary name, fsync, then rename: a crash never leaves half an object."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+        os.chmod(target, 0o444)  # immutable by convention: objects are never rewritten
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
