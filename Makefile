@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	rm -rf data/landing data/ground_truth data/exports data/artifacts $(CDP_DUCKDB_PATH)
+	rm -rf data/landing data/archive data/ground_truth data/exports data/artifacts $(CDP_DUCKDB_PATH) $(CDP_DUCKDB_PATH).dbt-target
 	$(BIN)/cdp generate --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
 	$(BIN)/cdp run
 	$(BIN)/cdp summary

@@ -2,6 +2,18 @@
 
 import dagster as dg
 
+# Dagster's all_deps_blocking_checks_passed() lets an input count when its checks "will be
+# requested" this tick, but checks are never requested by themselves: every layer below a
+# blocking check would wait one tick and one run of its own. Here an input counts once its
+# blocking checks passed, or when the input itself is requested this tick: they then run in the
+# same run, where a failing blocking check still stops what is below it.
+INPUTS_CHECKED_OR_IN_THIS_RUN = dg.AutomationCondition.all_deps_match(
+    dg.AutomationCondition.all_checks_match(
+        dg.AutomationCondition.check_passed(), blocking_only=True
+    )
+    | dg.AutomationCondition.will_be_requested()
+).with_label("inputs checked, or built in the same run")
+
 # AutomationCondition.eager() without its `in_latest_time_window()`: a late file re-loads an old
 # day's raw partition, and that day's partition of every layer below must follow it too (a late
 # consent withdrawal included). It waits until no input is missing or still running, and until
@@ -15,5 +27,5 @@ FOLLOWS_INPUTS_ON_ANY_DAY = (
     & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
-    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    & INPUTS_CHECKED_OR_IN_THIS_RUN
 ).with_label("follows its inputs on any day")

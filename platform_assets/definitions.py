@@ -5,10 +5,12 @@ import dagster as dg
 from platform_assets.cleaned.assets import cleaned_assets
 from platform_assets.exports import export_assets
 from platform_assets.identity import identity_assets, identity_checks
+from platform_assets.jobs import JOBS, fallback_daily_graph
 from platform_assets.raw import raw_assets
 from platform_assets.transform.assets import build_dbt_assets
 from platform_assets.transform.project import dbt_cli_resource, manifest_path
 from resources import (
+    AlertSink,
     ArtifactStore,
     ExportDirectory,
     GroundTruth,
@@ -16,7 +18,13 @@ from resources import (
     LandingZone,
     Warehouse,
 )
-from sensors import identity_model_drift_sensor, landing_zone_sensor
+from sensors import (
+    alert_on_failed_runs,
+    alert_on_finished_runs,
+    alert_on_freshness,
+    identity_model_drift_sensor,
+    landing_zone_sensor,
+)
 
 # Cleaned partitions follow their raw partition through their automation condition; this
 # sensor evaluates those conditions and, unlike Dagster's default, starts running.
@@ -36,7 +44,16 @@ defs = dg.Definitions(
         *export_assets,
     ],
     asset_checks=identity_checks,
-    sensors=[landing_zone_sensor, automation_sensor, identity_model_drift_sensor],
+    jobs=JOBS,
+    schedules=[fallback_daily_graph],
+    sensors=[
+        landing_zone_sensor,
+        automation_sensor,
+        identity_model_drift_sensor,
+        alert_on_finished_runs,
+        alert_on_failed_runs,
+        alert_on_freshness,
+    ],
     resources={
         # Empty settings resolve CDP_DUCKDB_PATH and CDP_LANDING_DIR when a run starts.
         "warehouse": Warehouse(),
@@ -47,5 +64,7 @@ defs = dg.Definitions(
         "ground_truth": GroundTruth(),
         "export_directory": ExportDirectory(),
         "dbt": dbt_cli_resource(),
+        # Empty: CDP_ALERT_WEBHOOK_URL, read when an alert is sent (unset: ops.alerts only).
+        "alert_sink": AlertSink(),
     },
 )

@@ -1,5 +1,6 @@
 """Resources: the only code that touches the outside world (files, directories, warehouse)."""
 
+from resources.alerts import AlertSink
 from resources.archive import LandingArchive
 from resources.artifacts import ArtifactStore, GroundTruth
 from resources.export_dir import ExportDirectory
@@ -7,6 +8,7 @@ from resources.landing_zone import LandingFile, LandingZone
 from resources.warehouse import TableWrite, Warehouse, WarehouseSession
 
 __all__ = [
+    "AlertSink",
     "ArtifactStore",
     "ExportDirectory",
     "GroundTruth",

@@ -11,11 +11,16 @@ from typing import Any
 import dagster as dg
 import duckdb
 import polars as pl
+from dagster._utils.backoff import backoff
 from dagster_duckdb import DuckDBResource
 
 from resources.paths import resolve_path
 
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
+
+# A read-only open waits for a writer with exponential back-off from 0.1 s: 7 tries wait about
+# 13 s in all, short enough for a sensor tick, which then tries again on the next tick.
+READ_ONLY_RETRIES = 7
 
 
 def resolve_duckdb_path(configured: str | None = None) -> Path:
@@ -45,7 +50,25 @@ class Warehouse(dg.ConfigurableResource):
         return resolve_duckdb_path(self.database)
 
     @contextmanager
-    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the file, retried with back-off while another process holds it.
+
+        Writers run inside the one writer pool; `read_only` is for the readers outside it
+        (sensors, the command line), which must never take the write lock from a run.
+        """
+        if read_only:
+            connection = backoff(
+                fn=duckdb.connect,
+                retry_on=(RuntimeError, duckdb.IOException),
+                kwargs={"database": str(self.path), "read_only": True},
+                max_retries=READ_ONLY_RETRIES,
+            )
+            try:
+                connection.execute("set TimeZone = 'UTC'")
+                yield connection
+            finally:
+                connection.close()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # DuckDBResource retries while another process holds the file lock.
         with DuckDBResource(database=str(self.path)).get_connection() as connection:
@@ -58,9 +81,9 @@ class Warehouse(dg.ConfigurableResource):
                 connection.close()
 
     @contextmanager
-    def session(self) -> Iterator[WarehouseSession]:
+    def session(self, read_only: bool = False) -> Iterator[WarehouseSession]:
         """One connection for a whole asset body: opening one costs more than a small query."""
-        with self.connection() as connection:
+        with self.connection(read_only=read_only) as connection:
             yield WarehouseSession(connection)
 
     def query(self, sql: str, parameters: Sequence[Any] | None = None) -> pl.DataFrame:

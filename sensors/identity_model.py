@@ -1,6 +1,7 @@
 """Retrain the identity model when the records it scores no longer look like its training data."""
 
 import dagster as dg
+import duckdb
 
 from platform_assets.identity.assets import MODEL_KEY, drift_verdict, latest_model
 from platform_assets.identity.resolve import training_profiles
@@ -19,12 +20,18 @@ from resources import Warehouse
 def identity_model_drift_sensor(
     context: dg.SensorEvaluationContext, warehouse: Warehouse
 ) -> dg.SensorResult | dg.SkipReason:
-    with warehouse.session() as db:
-        try:
-            version, _, trained_profiles, trained_nulls = latest_model(db)
-        except dg.Failure:
-            return dg.SkipReason("no model trained yet: its automation condition trains it")
-        profiles = training_profiles(db.connection)
+    if not warehouse.path.exists():
+        return dg.SkipReason(f"no warehouse at {warehouse.path} yet")
+    try:
+        # Read-only: a sensor never takes the write lock from a run; busy now, next tick.
+        with warehouse.session(read_only=True) as db:
+            try:
+                version, _, trained_profiles, trained_nulls = latest_model(db)
+            except dg.Failure:
+                return dg.SkipReason("no model trained yet: its automation condition trains it")
+            profiles = training_profiles(db.connection)
+    except duckdb.IOException as error:
+        return dg.SkipReason(f"the warehouse is busy ({error}); trying again on the next tick")
     verdict = drift_verdict(trained_profiles, trained_nulls, profiles)
     if verdict.passed:
         return dg.SkipReason(f"model {version}: {verdict.description}")

@@ -16,8 +16,9 @@ from datetime import date, timedelta
 import dagster as dg
 
 from platform_assets.contract import SOURCES
+from platform_assets.jobs import ingest
 from platform_assets.partitions import partition_range
-from platform_assets.raw import raw_asset_key, raw_assets
+from platform_assets.raw import raw_asset_key
 from platform_assets.raw.assets import LANDING_FINGERPRINT
 from resources import LandingZone
 from resources.landing_zone import LandingRootUnusable
@@ -66,7 +67,7 @@ def _already_loaded(instance: dg.DagsterInstance, source: str, day: str, fingerp
     description="Watches the landing zone; a new, rewritten or vanished file of a day requests "
     "that day's raw partition of its source, and every source silent on a landed day gets an "
     "empty partition. Cleaned partitions follow through their automation condition.",
-    target=raw_assets,
+    job=ingest,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

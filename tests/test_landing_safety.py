@@ -210,6 +210,7 @@ def test_a_missing_or_empty_landing_root_is_refused(
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "CDP_LANDING_DIR" in str(failure.event_specific_data)
-    assert not warehouse.path.exists() or not warehouse.query(
-        "select * from duckdb_tables() where schema_name = 'raw'"
-    ).height
+    assert (
+        not warehouse.path.exists()
+        or not warehouse.query("select * from duckdb_tables() where schema_name = 'raw'").height
+    )

@@ -124,7 +124,10 @@ def _table_spec(table: str, key: dg.AssetKey) -> dg.AssetSpec:
     specs=[_table_spec(table, key) for table, key in TABLES.items()],
     check_specs=[
         dg.AssetCheckSpec(
-            name, asset=key, description=description, blocking=name not in WARNING_CHECKS
+            name,
+            asset=key,
+            description=description,
+            blocking=name not in WARNING_CHECKS,
         )
         for key, checks in CHECKS.items()
         for name, description in checks.items()

@@ -55,6 +55,31 @@ CHECKS = {
 BLOCKING = {"one_customer_per_record", "one_row_per_customer", "endpoints_exist"}
 WARNINGS = {"cluster_sizes"}
 
+# Dagster's on_missing() waits for every partition of every input, and the daily inputs run to
+# today: it would never train. The model is trained once it is missing and an input has landed
+# since it was last requested (a failed training is tried again on the next landing), never
+# while an input is being written.
+TRAINED_WHEN_MISSING = (
+    dg.AutomationCondition.missing()
+    & dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("trained when missing, once its inputs have landed")
+
+# The graph ignores a retrained model (it applies from the next day on) but not a missing one:
+# a day evaluated before the first training waits for it, then follows.
+WAITS_FOR_A_MODEL = ~dg.AutomationCondition.any_deps_match(
+    dg.AutomationCondition.missing() | dg.AutomationCondition.in_progress()
+).allow(dg.AssetSelection.keys(MODEL_KEY)).with_label("the identity model exists")
+
+# Requested together with its inputs, the graph (which reads its own previous day) makes
+# automation launch a backfill, which Dagster 1.13 can fail at its first iteration ("At least
+# one run should be requested"), leaving the day unbuilt. The graph waits a tick instead: it
+# runs once the day's cleaned records are in, as a run of its own.
+AFTER_ITS_INPUTS_RUN = ~dg.AutomationCondition.any_deps_match(
+    dg.AutomationCondition.will_be_requested()
+).with_label("after its inputs' run")
+
 # The graph of day D is built on the graph of day D-1.
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
@@ -67,9 +92,9 @@ PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
     kinds={"splink", "duckdb"},
     tags={"layer": LAYER},
     deps=[dg.AssetKey(["cleaned", source]) for source in PERSON_SOURCES],
-    # Trained once, then on demand or when the drift check says the data has moved on; a
+    # Trained once, then on demand or when the drift sensor says the data has moved on; a
     # retrain never re-runs the graph by itself.
-    automation_condition=dg.AutomationCondition.on_missing(),
+    automation_condition=TRAINED_WHEN_MISSING,
     freshness_policy=settings.MODEL_FRESHNESS,
 )
 def splink_model(
@@ -184,7 +209,9 @@ def _graph_specs() -> list[dg.AssetSpec]:
                 # history by itself.
                 automation_condition=FOLLOWS_INPUTS_ON_ANY_DAY.ignore(
                     dg.AssetSelection.keys(MODEL_KEY)
-                ),
+                )
+                & WAITS_FOR_A_MODEL
+                & AFTER_ITS_INPUTS_RUN,
                 metadata={
                     "dagster/table_name": f"{LAYER}.{table}",
                     "dagster/column_schema": column_schema(MODELS[table].to_schema()),
@@ -200,7 +227,10 @@ def _graph_specs() -> list[dg.AssetSpec]:
     can_subset=False,
     check_specs=[
         dg.AssetCheckSpec(
-            name, asset=KEYS[table], description=description, blocking=name in BLOCKING
+            name,
+            asset=KEYS[table],
+            description=description,
+            blocking=name in BLOCKING,
         )
         for table, checks in CHECKS.items()
         for name, description in checks.items()

@@ -12,6 +12,16 @@ from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.settings import OWNERS
 from platform_assets.transform.settings import FRESHNESS
 
+# Without this, automation builds the dbt models over cleaned tables as soon as cleaned is in,
+# and the rest after identity: two dbt runs a day, and dbt's tests of the first run include
+# relationship tests of facts that do not exist yet. Waiting until the day's identity graph is
+# built (not merely requested: models that do not read identity are evaluated before it) puts
+# every model of the day in one run.
+AFTER_THE_DAYS_IDENTITY = dg.AutomationCondition.asset_matches(
+    dg.AssetKey(["identity", "customer_records"]),
+    ~dg.AutomationCondition.missing() & ~dg.AutomationCondition.in_progress(),
+).with_label("after the day's identity graph")
+
 
 def _layer(dbt_resource_props: Mapping[str, Any]) -> str | None:
     if dbt_resource_props["resource_type"] == "source":
@@ -40,8 +50,9 @@ class CdpDbtTranslator(DagsterDbtTranslator):
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
         # Sensors carry a late or new day through every layer: dbt follows identity like
-        # identity follows cleaned.
-        return FOLLOWS_INPUTS_ON_ANY_DAY
+        # identity follows cleaned, and a day's dbt models wait for the day's identity graph
+        # even where they read only cleaned tables, so that a day runs dbt once.
+        return FOLLOWS_INPUTS_ON_ANY_DAY & AFTER_THE_DAYS_IDENTITY
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
         return OWNERS

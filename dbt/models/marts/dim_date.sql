@@ -1,3 +1,8 @@
+-- The calendar has no input, yet each day's run builds it so that automation, which follows
+-- inputs, builds it too: it follows the staged products of the day (a source every day has,
+-- empty or not).
+-- depends_on: {{ ref('stg_cleaned__products') }}
+
 with
 
 days as (
