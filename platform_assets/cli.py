@@ -174,7 +174,14 @@ def _one_run_at_a_time(warehouse_path: Path) -> Any:
 
 def _run(arguments: argparse.Namespace) -> int:
     from resources import Warehouse
+    from resources.configuration import problems
 
+    # Every setting is checked before anything runs; a wrong one is named, not discovered
+    # halfway through a day.
+    found = problems()
+    if found:
+        print("cannot run: " + "; ".join(found))
+        return 2
     with _one_run_at_a_time(Warehouse().path):
         return _run_locked(arguments)
 
@@ -228,8 +235,14 @@ def _run_locked(arguments: argparse.Namespace) -> int:
             errors=alerts.step_errors(result.all_events),
             checks=result.get_asset_check_evaluations(),
         )
-        for body in alert_sink.record(Warehouse(), raised):
-            print(f"    alert {body['text']}"[:300], flush=True)
+        announced = alert_sink.record(Warehouse(), raised)
+        # Errors and resolutions one per line; warnings (volume, vanished files) as a count.
+        for body in announced:
+            if body["severity"] != "warning":
+                print(f"    alert {body['text']}"[:300], flush=True)
+        warnings = sum(body["severity"] == "warning" for body in announced)
+        if warnings:
+            print(f"    alert {warnings} warning(s) raised, listed in ops.alerts", flush=True)
         return result
 
     def _materialize(keys: set[dg.AssetKey], day: date | None = None) -> Any:

@@ -32,6 +32,10 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
+    # One run per day: the identity graph reads its own previous day, and a request of two days
+    # at once would become a backfill, which Dagster 1.13 can fail before its first run
+    # ("At least one run should be requested on first backfill iteration").
+    emit_backfills=False,
 )
 
 defs = dg.Definitions(

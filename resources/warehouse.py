@@ -56,6 +56,10 @@ class Warehouse(dg.ConfigurableResource):
         Writers run inside the one writer pool; `read_only` is for the readers outside it
         (sensors, the command line), which must never take the write lock from a run.
         """
+        from resources.configuration import warehouse_name_problem
+
+        if problem := warehouse_name_problem(self.path):
+            raise ValueError(problem)
         if read_only:
             connection = backoff(
                 fn=duckdb.connect,

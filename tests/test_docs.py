@@ -17,7 +17,8 @@ from platform_assets.contract import (
 from platform_assets.identity.assets import PERSON_SOURCES
 from platform_assets.transform.project import manifest_path
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 
 
 def _contract_table() -> list[list[str]]:
@@ -136,3 +137,25 @@ def test_dbt_accepted_values_are_the_contracts_enumerations() -> None:
     assert {key: set(values) for key, values in found.items()} == {
         key: set(values) for key, values in expected.items()
     }
+
+
+def test_every_setting_is_in_the_readme_and_the_env_example_and_nowhere_else() -> None:
+    import re
+
+    from resources.configuration import SETTINGS
+
+    names = {setting.name for setting in SETTINGS}
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| variable | default | meaning |") :]
+    table = table[: table.index("\n\n")]
+    assert set(re.findall(r"^\| `([A-Z_]+)`", table, re.MULTILINE)) == names
+    example = (ROOT / ".env.example").read_text()
+    assert set(re.findall(r"^# ([A-Z_]+)=", example, re.MULTILINE)) == names
+    # Every CDP_ variable the code reads is a documented setting.
+    code = "".join(
+        path.read_text()
+        for folder in ("platform_assets", "resources", "sensors")
+        for path in (ROOT / folder).rglob("*.py")
+    )
+    read = set(re.findall(r"\"(CDP_[A-Z_]+)\"", code))
+    assert read <= names, read - names

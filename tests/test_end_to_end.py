@@ -163,8 +163,19 @@ def test_command_line_fails_clearly_without_data(
 ) -> None:
     monkeypatch.setenv("CDP_LANDING_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    assert main(["run"]) == 2
+    assert "CDP_LANDING_DIR" in capsys.readouterr().out  # a folder that does not exist
+    (tmp_path / "nothing").mkdir()
     assert main(["run"]) == 1
     assert "no landed files" in capsys.readouterr().out
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "identity.duckdb"))
+    assert main(["run"]) == 2
+    assert "may not be named like a schema" in capsys.readouterr().out
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("CDP_ALERT_WEBHOOK_URL", "hooks.example.com/secret-token")
+    assert main(["run"]) == 2
+    out = capsys.readouterr().out
+    assert "CDP_ALERT_WEBHOOK_URL" in out and "secret-token" not in out
     with pytest.raises(SystemExit):
         main(["run", "--start", "not-a-date"])
 

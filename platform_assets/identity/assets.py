@@ -80,9 +80,6 @@ AFTER_ITS_INPUTS_RUN = ~dg.AutomationCondition.any_deps_match(
     dg.AutomationCondition.will_be_requested()
 ).with_label("after its inputs' run")
 
-# The graph of day D is built on the graph of day D-1.
-PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
-
 
 @dg.asset(
     key=MODEL_KEY,
@@ -189,12 +186,16 @@ def _graph_specs() -> list[dg.AssetSpec]:
     cleaned_deps = [dg.AssetKey(["cleaned", source]) for source in PERSON_SOURCES]
     specs = []
     for table in TABLES:
-        deps: list[dg.AssetDep | dg.AssetKey] = [*cleaned_deps, MODEL_KEY]
-        if table == "customer_records":
-            deps += [
-                dg.AssetKey(["cleaned", "identity_overrides"]),
-                dg.AssetDep(KEYS["customer_records"], partition_mapping=PREVIOUS_DAY),
-            ]
+        # The same inputs and condition for all five: they are built together
+        # (can_subset=False), and automation must reach one verdict for them. The graph of day
+        # D is built on the graph as far as it got (resolve.py rewinds to the end of D-1 and
+        # takes every record landed since), so it needs no partition dependency on its own
+        # previous day; one would make automation launch backfills that Dagster 1.13 can fail.
+        deps: list[dg.AssetDep | dg.AssetKey] = [
+            *cleaned_deps,
+            MODEL_KEY,
+            dg.AssetKey(["cleaned", "identity_overrides"]),
+        ]
         specs.append(
             dg.AssetSpec(
                 KEYS[table],

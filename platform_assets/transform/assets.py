@@ -161,6 +161,12 @@ def _partition_column(node: Mapping[str, Any]) -> str | None:
     )
 
 
+def _relation(node: Mapping[str, Any]) -> str:
+    """`schema.table`, without the catalog: the manifest's catalog is the name of the file dbt
+    parsed at install, and the warehouse file may have any name."""
+    return f'"{node["schema"]}"."{node["alias"]}"'
+
+
 def _row_counts(
     db: WarehouseSession, built: Sequence[Mapping[str, Any]], day: date
 ) -> dict[str, dict[str, Any]]:
@@ -176,11 +182,11 @@ def _row_counts(
         partition_rows = f"count(*) filter (where {column} = ?)" if column else "null"
         selects.append(
             f"select cast(? as varchar) as unique_id, count(*) as table_rows,"
-            f" cast({partition_rows} as bigint) as partition_rows from {node['relation_name']}"
+            f" cast({partition_rows} as bigint) as partition_rows from {_relation(node)}"
         )
         parameters += [node["unique_id"], day] if column else [node["unique_id"]]
     rows = db.query("\nunion all\n".join(selects), parameters).to_dicts()
-    relations = {node["unique_id"]: node["relation_name"] for node in tables}
+    relations = {node["unique_id"]: _relation(node) for node in tables}
     counts: dict[str, dict[str, Any]] = {}
     for row in rows:
         metadata: dict[str, Any] = {
