@@ -210,6 +210,8 @@ def _run_locked(arguments: argparse.Namespace) -> int:
         return 2
     selection = dg.AssetSelection.from_string(arguments.select)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    if instance is not None:
+        _release_crashed_runs(instance)
 
     # dagster-dbt echoes dbt's own log to stdout, where a Dagster run captures it; in process
     # it goes to this file instead, and the terminal keeps one line per day.
@@ -300,6 +302,29 @@ def _run_locked(arguments: argparse.Namespace) -> int:
         print(f"{len(unique)} day(s) failed: {', '.join(map(str, unique))}")
         return 1
     return 0
+
+
+def _release_crashed_runs(instance: Any) -> None:
+    """Mark failed the earlier `cdp run` runs still recorded as running, and free their slots
+    in the writer pool. Only one `cdp run` works on a warehouse at a time (the lock), so such
+    a run's process died (killed, out of memory): its pool slot would otherwise be held for
+    good, and every later run would wait for it."""
+    import dagster as dg
+
+    stale = instance.get_runs(
+        dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.NOT_STARTED,
+            ],
+            tags={"cdp/command": "run"},
+        )
+    )
+    for run in stale:
+        instance.report_run_failed(run, "the cdp run process that ran it is gone")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        print(f"run {run.run_id[:8]} of an earlier cdp run had crashed: marked failed")
 
 
 def _job_for(keys: Set[Any]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from resources import Warehouse
-from tests.processes import ROOT
+from tests.processes import ROOT, dagster_home
 
 DAY = date(2026, 11, 2)
 
@@ -41,6 +41,9 @@ def environment(tmp_path: Path) -> dict[str, str]:
         "CDP_GROUND_TRUTH_DIR": str(tmp_path / "truth"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "PYTHONWARNINGS": "ignore",
+        # A persistent instance with the shipped dagster.yaml, as `make demo` runs: a killed
+        # run's pool slot must not hold the next run back.
+        "DAGSTER_HOME": str(dagster_home(tmp_path)),
     }
 
 
@@ -85,6 +88,7 @@ def test_a_run_killed_inside_dbt_leaves_a_warehouse_the_next_run_completes(
     again = _cdp(environment, "run")
     output, _ = again.communicate(timeout=600)
     assert again.returncode == 0, output
+    assert "had crashed: marked failed" in output
     warehouse = Warehouse(database=environment["CDP_DUCKDB_PATH"])
     # Both days reached the audience tables and files, and no day is left half-swapped.
     days = warehouse.query("select distinct as_of_date from exports.audiences order by 1")
