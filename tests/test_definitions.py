@@ -167,3 +167,22 @@ def test_every_layer_below_raw_follows_its_inputs_by_automation() -> None:
             assert condition.get_label() == FOLLOWS_INPUTS_ON_ANY_DAY.get_label(), spec.key
             labels = {child.get_label() for child in condition.children}
             assert "all_deps_blocking_checks_passed" in labels, spec.key
+
+
+def test_the_fallback_schedule_runs_by_default_and_rebuilds_yesterday_through_every_layer() -> None:
+    from datetime import UTC, datetime
+
+    from platform_assets.jobs import daily_graph, fallback_daily_graph
+
+    assert fallback_daily_graph.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert fallback_daily_graph.job_name == daily_graph.name
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 5, 6, 0, tzinfo=UTC)
+    )
+    request = fallback_daily_graph(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == "2026-11-04"
+    graph = defs.resolve_asset_graph()
+    job_keys = defs.get_job_def("daily_graph").asset_layer.selected_asset_keys
+    partitioned = {key for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
+    assert partitioned <= set(job_keys)

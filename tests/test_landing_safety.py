@@ -214,3 +214,24 @@ def test_a_missing_or_empty_landing_root_is_refused(
         not warehouse.path.exists()
         or not warehouse.query("select * from duckdb_tables() where schema_name = 'raw'").height
     )
+
+
+def test_cdp_retract_names_what_it_cannot_retract(
+    land: LandFile,
+    materialize_day: MaterializeDay,
+    warehouse,
+    landing_zone,
+    other_source,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from platform_assets.cli import main
+
+    land("email_events", "a.csv", _csv(*ROWS))
+    materialize_day('key:"*/email_events"')
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse.path))
+    monkeypatch.setenv("CDP_LANDING_DIR", str(landing_zone.path))
+    assert main(["retract", "emails", DAY, "a.csv", "--reason", "typo"]) == 2
+    assert "unknown source 'emails'" in capsys.readouterr().out
+    assert main(["retract", "email_events", DAY, "b.csv", "--reason", "typo"]) == 2
+    assert f"email_events/{DAY}/a.csv" in capsys.readouterr().out  # the files it knows
