@@ -249,7 +249,7 @@ def _run_locked(arguments: argparse.Namespace) -> int:
 
     def _materialize(keys: set[dg.AssetKey], day: date | None = None) -> Any:
         # Through the named jobs, so the runs read as "daily_graph" or "ingest" in the UI.
-        job = defs.get_job_def(_job_for(keys))
+        job = defs.resolve_job_def(_job_for(keys))
         with log_path.open("a") as log, contextlib.redirect_stdout(log):
             return job.execute_in_process(
                 partition_key=day.isoformat() if day else None,
