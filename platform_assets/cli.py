@@ -443,20 +443,10 @@ def _run_days(
     return failed_days
 
 
-LAYER_ORDER = (
-    "raw",
-    "cleaned",
-    "identity",
-    "staging",
-    "intermediate",
-    "star",
-    "segments",
-    "exports",
-)
-
-
 def _layer_order(layer: str) -> int:
-    return LAYER_ORDER.index(layer) if layer in LAYER_ORDER else len(LAYER_ORDER)
+    from resources.configuration import LAYERS
+
+    return LAYERS.index(layer) if layer in LAYERS else len(LAYERS)
 
 
 def _summary() -> int:

@@ -65,12 +65,25 @@ class LandingArchive(dg.ConfigurableResource):
     def _manifest(self, source: str, day: str) -> Path:
         return self.path / "manifest" / source / f"{day}.jsonl"
 
-    def keep(self, source: str, day: str, relative_path: str, content: bytes, sha256: str) -> None:
-        """Archive one version of a landed file (a no-op when that version is already kept)."""
+    def keep(
+        self,
+        source: str,
+        day: str,
+        relative_path: str,
+        content: bytes,
+        sha256: str,
+        known: dict[str, ArchivedFile] | None = None,
+    ) -> None:
+        """Archive one version of a landed file (a no-op when that version is already kept).
+
+        `known`: the day's `files(..., include_retracted=True)`, when the caller has read it.
+        """
         target = self._object(sha256)
         if not target.exists():
             _write_durably(target, content)
-        current = self.files(source, day, include_retracted=True).get(relative_path)
+        if known is None:
+            known = self.files(source, day, include_retracted=True)
+        current = known.get(relative_path)
         if current is None or current.sha256 != sha256:
             self._append(
                 source,

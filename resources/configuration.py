@@ -65,7 +65,8 @@ SETTINGS = [
 
 # A warehouse file named like a schema makes DuckDB read `identity.golden_customers` as the
 # catalog `identity`: every layer name is refused as a file name.
-RESERVED_WAREHOUSE_NAMES = {
+# The layers, top to bottom: each is a DuckDB schema (and the CLI's reporting order).
+LAYERS = (
     "raw",
     "cleaned",
     "identity",
@@ -74,11 +75,8 @@ RESERVED_WAREHOUSE_NAMES = {
     "star",
     "segments",
     "exports",
-    "ops",
-    "main",
-    "system",
-    "temp",
-}
+)
+RESERVED_WAREHOUSE_NAMES = {*LAYERS, "ops", "main", "system", "temp"}
 
 
 def warehouse_name_problem(path: Path) -> str | None:

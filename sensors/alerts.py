@@ -51,6 +51,14 @@ def run_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list:
     )
 
 
+def _announce(
+    context: dg.RunStatusSensorContext, warehouse: Warehouse, alert_sink: AlertSink
+) -> None:
+    announced = alert_sink.record(warehouse, run_alerts(context.instance, context.dagster_run))
+    for body in announced:
+        context.log.info(body["text"])
+
+
 @dg.run_status_sensor(
     name="alert_on_finished_runs",
     description="Raises an alert for a failed run (with its error), an error check that failed,"
@@ -63,9 +71,7 @@ def run_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list:
 def alert_on_finished_runs(
     context: dg.RunStatusSensorContext, warehouse: Warehouse, alert_sink: AlertSink
 ) -> None:
-    announced = alert_sink.record(warehouse, run_alerts(context.instance, context.dagster_run))
-    for body in announced:
-        context.log.info(body["text"])
+    _announce(context, warehouse, alert_sink)
 
 
 @dg.run_failure_sensor(
@@ -77,9 +83,7 @@ def alert_on_finished_runs(
 def alert_on_failed_runs(
     context: dg.RunFailureSensorContext, warehouse: Warehouse, alert_sink: AlertSink
 ) -> None:
-    announced = alert_sink.record(warehouse, run_alerts(context.instance, context.dagster_run))
-    for body in announced:
-        context.log.info(body["text"])
+    _announce(context, warehouse, alert_sink)
 
 
 @dg.sensor(

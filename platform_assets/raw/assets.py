@@ -147,6 +147,7 @@ def collect_day_files(
     """
     day = partition_date.isoformat()
     retracted = archive.retracted(source, day)
+    known = archive.files(source, day, include_retracted=True)
     loaded: list[LandedBytes] = []
     retracted_present = []
     for landing_file in landing_zone.files(source, day):
@@ -155,7 +156,7 @@ def collect_day_files(
         if (landing_file.relative_path, sha256) in retracted:
             retracted_present.append(landing_file.relative_path)
             continue
-        archive.keep(source, day, landing_file.relative_path, content, sha256)
+        archive.keep(source, day, landing_file.relative_path, content, sha256, known)
         loaded.append(LandedBytes(landing_file.relative_path, content, sha256))
     unsettled = landing_zone.unsettled(source, day)
     seen = {f.relative_path for f in loaded} | set(retracted_present)
