@@ -14,6 +14,10 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 DEMO_PEOPLE ?= 3000
 DEMO_DAYS ?= 14
+# The demo's days end yesterday (UTC), so in the UI every partition up to today's, which is still
+# in progress, holds data. `make demo` records its first day in $(DEMO_ENV); `make ui` reads it.
+DEMO_START := $(shell $(PYTHON) -c "import datetime as d; print(d.datetime.now(d.UTC).date() - d.timedelta(days=$(DEMO_DAYS)))")
+DEMO_ENV := data/demo.env
 
 .PHONY: install demo test ui check format bench clean
 
@@ -28,9 +32,12 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	rm -rf data/landing data/archive data/ground_truth data/exports data/artifacts $(CDP_DUCKDB_PATH) $(CDP_DUCKDB_PATH).dbt-target
-	$(BIN)/cdp generate --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
-	$(BIN)/cdp run
-	$(BIN)/cdp summary
+	# The instance's run history describes the warehouse just removed: it goes with it.
+	find $(DAGSTER_HOME) -mindepth 1 -maxdepth 1 ! -name dagster.yaml -exec rm -rf {} +
+	mkdir -p data && echo "CDP_START_DATE=$(DEMO_START)" > $(DEMO_ENV)
+	CDP_START_DATE=$(DEMO_START) $(BIN)/cdp generate --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
+	CDP_START_DATE=$(DEMO_START) $(BIN)/cdp run
+	CDP_START_DATE=$(DEMO_START) $(BIN)/cdp summary
 
 test: install
 	$(BIN)/ruff check .
@@ -39,7 +46,7 @@ test: install
 	$(BIN)/pytest -n 2 --dist loadscope --durations=10
 
 ui: install
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	set -a; [ ! -f $(DEMO_ENV) ] || . ./$(DEMO_ENV); set +a; $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 check: install
 	$(BIN)/ruff check .

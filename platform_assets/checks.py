@@ -11,7 +11,13 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from platform_assets.settings import VOLUME_HIGH_RATIO, VOLUME_LOW_RATIO
+from platform_assets.columns import describe
+from platform_assets.settings import (
+    VOLUME_BASELINE_PARTITIONS,
+    VOLUME_HIGH_RATIO,
+    VOLUME_LOW_RATIO,
+    VOLUME_TRAILING_PARTITIONS,
+)
 
 
 @dataclass(frozen=True)
@@ -21,18 +27,31 @@ class Verdict:
     metadata: dict[str, Any]
 
 
-def column_schema(schema: pa.DataFrameSchema, order: list[str] | None = None) -> dg.TableSchema:
-    """A pandera schema as the column list the Dagster UI shows on the asset."""
+def column_schema(
+    schema: pa.DataFrameSchema, order: list[str] | None = None, note: str = ""
+) -> dg.TableSchema:
+    """A pandera schema as the column list the Dagster UI shows on the asset, each column
+    described by its pandera description or else by `platform_assets.columns`; `note` is put
+    before every description (raw: the values are as they landed)."""
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
                 name,
                 str(schema.columns[name].dtype),
+                description=_described(
+                    schema.columns[name].description or describe(name),
+                    # Lineage columns (`_source_file`, ...) are the platform's, not the file's.
+                    "" if name.startswith("_") else note,
+                ),
                 constraints=dg.TableColumnConstraints(nullable=schema.columns[name].nullable),
             )
             for name in order or list(schema.columns)
         ]
     )
+
+
+def _described(description: str | None, note: str) -> str | None:
+    return f"{note}{description}" if description else None
 
 
 def check_results(
@@ -57,10 +76,24 @@ def check_results(
     ]
 
 
+VOLUME_DESCRIPTION = (
+    f"The partition's row count is within {VOLUME_LOW_RATIO:.0%} to {VOLUME_HIGH_RATIO:.0%} of"
+    f" the median of the trailing {VOLUME_TRAILING_PARTITIONS} partitions that have rows, once"
+    f" {VOLUME_BASELINE_PARTITIONS} exist."
+)
+
+
 def volume_verdict(current_rows: int, trailing_rows: list[int]) -> Verdict:
     """Compare a partition's row count to the median of the trailing partitions."""
-    if not trailing_rows:
-        return Verdict(True, "no earlier partitions to compare with", {"rows": current_rows})
+    if len(trailing_rows) < VOLUME_BASELINE_PARTITIONS:
+        # A source's first day is often a full snapshot and the next ones deltas: one or two
+        # earlier days are no baseline, and judging against them warns on every new source.
+        return Verdict(
+            True,
+            f"{len(trailing_rows)} earlier partition(s): judged once"
+            f" {VOLUME_BASELINE_PARTITIONS} exist",
+            {"rows": current_rows, "trailing_partitions": len(trailing_rows)},
+        )
     median = statistics.median(trailing_rows)
     ratio = current_rows / median if median else (1.0 if current_rows == 0 else float("inf"))
     passed = VOLUME_LOW_RATIO <= ratio <= VOLUME_HIGH_RATIO

@@ -4,6 +4,8 @@ import dagster as dg
 
 from platform_assets.cleaned.assets import cleaned_assets
 from platform_assets.exports import export_assets
+from platform_assets.exports.assets import FILES as AUDIENCE_FILES
+from platform_assets.external import email_platform_spec, landing_specs
 from platform_assets.identity import identity_assets, identity_checks
 from platform_assets.jobs import JOBS, fallback_daily_graph
 from platform_assets.raw import raw_assets
@@ -40,12 +42,15 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 defs = dg.Definitions(
     assets=[
+        # The ends of the lineage: the landing files and the email platform (not built here).
+        *landing_specs,
         *raw_assets,
         *cleaned_assets,
         *identity_assets,
         # Built here, not at import of platform_assets.transform: it reads dbt's manifest.
         build_dbt_assets(manifest_path()),
         *export_assets,
+        email_platform_spec(AUDIENCE_FILES),
     ],
     asset_checks=identity_checks,
     jobs=JOBS,

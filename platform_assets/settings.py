@@ -38,6 +38,8 @@ RATIO_CHECKED_ABOVE_BYTES = 64 * 1024**2
 
 # Row count of a partition against the median of the trailing partitions.
 VOLUME_TRAILING_PARTITIONS = 7
+# ... once at least this many of them have rows.
+VOLUME_BASELINE_PARTITIONS = 3
 VOLUME_LOW_RATIO = 0.5
 VOLUME_HIGH_RATIO = 3.0
 

@@ -74,13 +74,15 @@ def test_every_asset_but_the_model_is_daily_partitioned_from_the_start_date() ->
         assert assets_def.backfill_policy == dg.BackfillPolicy.multi_run(1), assets_def.keys
 
 
-def test_cleaned_depends_on_its_raw_source_only() -> None:
+def test_cleaned_depends_on_its_raw_source_only_and_raw_on_its_landing_files() -> None:
     graph = defs.resolve_asset_graph()
     for source in SOURCES:
         assert graph.get(dg.AssetKey(["cleaned", source])).parent_keys == {
             dg.AssetKey(["raw", source])
         }
-        assert graph.get(dg.AssetKey(["raw", source])).parent_keys == set()
+        landing = graph.get(dg.AssetKey(["landing", source]))
+        assert graph.get(dg.AssetKey(["raw", source])).parent_keys == {landing.key}
+        assert not landing.is_materializable and landing.is_partitioned
 
 
 def test_identity_builds_on_cleaned_and_the_model_and_on_no_partition_of_its_own() -> None:
@@ -198,5 +200,11 @@ def test_the_fallback_schedule_runs_by_default_and_rebuilds_yesterday_through_ev
     assert request.partition_key == "2026-11-04"
     graph = defs.resolve_asset_graph()
     job_keys = defs.resolve_job_def("daily_graph").asset_layer.selected_asset_keys
-    partitioned = {key for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
-    assert partitioned <= set(job_keys)
+    built = {
+        key
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_partitioned and graph.get(key).is_materializable
+    }
+    assert built <= set(job_keys)
+    # The landing files are an end of the lineage, never built by a run.
+    assert not {key for key in job_keys if key.path[0] == "landing"}

@@ -44,5 +44,6 @@ def test_the_asset_graph_matches_its_reviewed_snapshot(snapshot: Any) -> None:
 def test_the_snapshot_covers_every_layer_from_landing_file_to_audience_file() -> None:
     groups = {node["group"] for node in _graph().values()}
     assert groups == {
-        "raw", "cleaned", "identity", "staging", "intermediate", "star", "segments", "exports"
+        "landing", "raw", "cleaned", "identity", "staging", "intermediate", "star", "segments",
+        "exports", "email_platform",
     }  # fmt: skip

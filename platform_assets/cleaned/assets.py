@@ -8,6 +8,7 @@ import polars as pl
 
 from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.checks import (
+    VOLUME_DESCRIPTION,
     Verdict,
     check_results,
     column_schema,
@@ -23,7 +24,7 @@ from platform_assets.cleaned.schemas import (
 )
 from platform_assets.cleaned.transform import CleanResult, clean_partition
 from platform_assets.contract import SOURCES, SourceContract, selected_sources
-from platform_assets.partitions import DAILY_WRITER_STEP
+from platform_assets.partitions import DAILY_WRITER_STEP, daily_partitions
 from platform_assets.raw import raw_asset_key
 from platform_assets.raw.assets import trailing_row_counts
 from platform_assets.settings import (
@@ -41,8 +42,7 @@ CHECKS = {
     "quarantined (with its rule) or superseded (by a newer version or an earlier delivery).",
     "schema": "The partition's rows match the pandera model of the table.",
     "quarantine_rate": "At most 5 % of the partition's raw rows are quarantined.",
-    "volume": "The partition's row count is within 50 % to 300 % of the trailing 7 partitions' "
-    "median.",
+    "volume": VOLUME_DESCRIPTION,
 }
 WARNING_CHECKS = {"quarantine_rate", "volume"}
 
@@ -95,6 +95,7 @@ def cleaned_asset_spec(contract: SourceContract) -> dg.AssetSpec:
     check_specs=[
         dg.AssetCheckSpec(
             name,
+            partitions_def=daily_partitions,
             asset=cleaned_asset_key(source),
             description=description,
             blocking=name == "conservation",

@@ -8,6 +8,7 @@ those checks passed.
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -45,7 +46,7 @@ from platform_assets.exports.verification import (
     size_verdict,
     table_violations,
 )
-from platform_assets.partitions import DAILY_WRITER_STEP
+from platform_assets.partitions import DAILY_WRITER_STEP, daily_partitions
 from platform_assets.raw.assets import trailing_row_counts
 from platform_assets.settings import (
     OWNERS,
@@ -125,6 +126,7 @@ def _table_spec(table: str, key: dg.AssetKey) -> dg.AssetSpec:
     check_specs=[
         dg.AssetCheckSpec(
             name,
+            partitions_def=daily_partitions,
             asset=key,
             description=description,
             blocking=name not in WARNING_CHECKS,
@@ -239,6 +241,7 @@ def _write_and_check(
     check_specs=[
         dg.AssetCheckSpec(
             "consent_safe",
+            partitions_def=daily_partitions,
             asset=FILES,
             blocking=True,
             description=f"{CONSENT_CHECK} Counted in the day's export tables and in every CSV "
@@ -246,6 +249,7 @@ def _write_and_check(
         ),
         dg.AssetCheckSpec(
             "schema",
+            partitions_def=daily_partitions,
             asset=FILES,
             blocking=True,
             description="The files read back from disk: one per audience of the day, the "
@@ -282,6 +286,8 @@ def audience_files(
         paths = []
     return dg.MaterializeResult(
         metadata={
+            "folder": dg.MetadataValue.path(str(export_directory.day_folder(day))),
+            "files": dg.MetadataValue.md(files_table(paths, files)),
             "file_paths": dg.MetadataValue.json([str(path) for path in paths]),
             "rows_per_file": dg.MetadataValue.json(
                 {name: rows.height for name, rows in files.items()}
@@ -291,4 +297,14 @@ def audience_files(
         check_results=check_results(
             {"consent_safe": verdict, "schema": shape}, WARNING_CHECKS, asset_key=FILES
         ),
+    )
+
+
+def files_table(paths: list[Path], files: dict[str, pl.DataFrame]) -> str:
+    """The day's files as a person reads them: audience, rows, and the path to open."""
+    if not paths:
+        return "no files written for the day"
+    return "| audience | rows | file |\n|---|---:|---|\n" + "\n".join(
+        f"| {path.stem} | {files[path.stem].height:,} | `{path}` |"
+        for path in sorted(paths, key=lambda p: p.stem)
     )

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -11,8 +12,8 @@ from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.checks import Verdict, check_results, column_schema, schema_verdict
 from platform_assets.identity import graph, model, resolve, settings
 from platform_assets.identity.accuracy import pairwise_accuracy
-from platform_assets.identity.schemas import MODELS
-from platform_assets.partitions import DAILY_WRITER_STEP
+from platform_assets.identity.schemas import SCHEMAS
+from platform_assets.partitions import DAILY_WRITER_STEP, daily_partitions
 from platform_assets.settings import OWNERS, WAREHOUSE_WRITER_POOL
 from resources import ArtifactStore, GroundTruth, Warehouse, WarehouseSession
 
@@ -136,6 +137,8 @@ def splink_model(
                 "probability_two_random_records_match"
             ],
             "comparisons": [c["output_column_name"] for c in parameters["comparisons"]],
+            # The charts' content, readable in the UI; the HTML files are on the Dagster host.
+            "match_weights": dg.MetadataValue.md(model.match_weights_table(parameters)),
             **{f"{name}_chart": dg.MetadataValue.path(str(path)) for name, path in charts.items()},
         },
     )
@@ -215,7 +218,7 @@ def _graph_specs() -> list[dg.AssetSpec]:
                 & AFTER_ITS_INPUTS_RUN,
                 metadata={
                     "dagster/table_name": f"{LAYER}.{table}",
-                    "dagster/column_schema": column_schema(MODELS[table].to_schema()),
+                    "dagster/column_schema": column_schema(SCHEMAS[table]),
                 },
             )
         )
@@ -229,6 +232,7 @@ def _graph_specs() -> list[dg.AssetSpec]:
     check_specs=[
         dg.AssetCheckSpec(
             name,
+            partitions_def=daily_partitions,
             asset=KEYS[table],
             description=description,
             blocking=name in BLOCKING,
@@ -253,6 +257,7 @@ def identity_graph(
         )
         verdicts = _verdicts(db, ground_truth, partition)
         stats = _graph_stats(db)
+        coverage = golden_coverage(db)
     context.log.info(
         "identity %s: %d new and %d changed records, %d comparisons",
         partition,
@@ -290,7 +295,7 @@ def identity_graph(
             "splits": result.events.get("split", 0),
             "new_customers": result.events.get("new", 0),
         },
-        "golden_customers": {"dagster/row_count": stats["customers"]},
+        "golden_customers": {"dagster/row_count": stats["customers"], **coverage},
     }
     if result.rewound_from:
         metadata_by_table["customer_records"]["rewound_from"] = str(result.rewound_from)
@@ -320,6 +325,33 @@ def _graph_stats(db: WarehouseSession) -> dict:
     return row
 
 
+def golden_coverage(db: WarehouseSession) -> dict[str, Any]:
+    """How complete the golden records are, in counts and shares: never sample rows (Dagster's
+    run storage is out of reach of an erasure)."""
+    fields = ", ".join(f"count({field}) as {field}" for field in settings.GOLDEN_FIELDS)
+    row = db.query(f"select count(*) as customers, {fields} from {LAYER}.golden_customers").row(
+        0, named=True
+    )
+    customers = row.pop("customers")
+    by_sources = db.query(
+        f"select record_count > 1 as several, count(*) as n from {LAYER}.golden_customers"
+        " group by 1"
+    )
+    several = dict(by_sources.iter_rows()).get(True, 0)
+    return {
+        "customers_with_email": row["email"],
+        "customers_with_several_records": several,
+        "field_coverage": dg.MetadataValue.md(
+            "| field | customers with it | share |\n|---|---:|---:|\n"
+            + "\n".join(
+                f"| {field} | {count:,} | {count / customers:.1%} |" for field, count in row.items()
+            )
+            if customers
+            else "no customers yet"
+        ),
+    }
+
+
 # The column naming the partition that wrote a row, per table.
 WRITTEN_BY = {
     "person_records": "valid_from",
@@ -334,7 +366,7 @@ def _verdicts(
     db: WarehouseSession, ground_truth: GroundTruth, partition: date
 ) -> dict[str, Verdict]:
     verdicts: dict[str, Verdict] = {}
-    for table, schema_model in MODELS.items():
+    for table, schema in SCHEMAS.items():
         # The rows this partition wrote: earlier rows were validated by the partition that
         # wrote them, and re-reading a million current rows every day would cost more than
         # the day's resolution itself.
@@ -342,7 +374,7 @@ def _verdicts(
             f"select * from {LAYER}.{table} where {WRITTEN_BY[table]} = ?", [partition]
         )
         verdicts[f"{table}.schema"] = schema_verdict(
-            schema_model.to_schema(), frame, db.table_schema(f"{LAYER}.{table}")
+            schema, frame, db.table_schema(f"{LAYER}.{table}")
         )
     verdicts["edges.endpoints_exist"] = _count_verdict(
         db,

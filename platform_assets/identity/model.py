@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -328,3 +329,25 @@ def comparison_count(
         record_sample_proportion=sample_proportion,
     )
     return int(counted[-1]["cumulative_comparison_count"])
+
+
+def match_weights_table(parameters: dict[str, Any]) -> str:
+    """The trained model as the match-weights chart shows it, in Markdown: per comparison level,
+    its m and u probabilities and the match weight log2(m/u) a pair at that level adds."""
+    lines = ["| comparison | level | m | u | match weight |", "|---|---|---:|---:|---:|"]
+    for comparison in parameters["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            m, u = level.get("m_probability"), level.get("u_probability")
+            weight = f"{math.log2(m / u):+.2f}" if m and u else "—"
+            label = level["label_for_charts"].replace("|", "/")
+            lines.append(
+                f"| {comparison['output_column_name']} | {label} |"
+                f" {_probability(m)} | {_probability(u)} | {weight} |"
+            )
+    return "\n".join(lines)
+
+
+def _probability(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"

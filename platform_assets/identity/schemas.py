@@ -8,6 +8,7 @@ import pandera.polars as pa
 import polars as pl
 
 from platform_assets.cleaned.schemas import RECORD_KEY_PATTERN
+from platform_assets.identity.settings import GOLDEN_FIELDS
 
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
 CUSTOMER_ID_PATTERN = r"^cus_\d{12}$"
@@ -85,10 +86,34 @@ class GoldenCustomers(pa.DataFrameModel):
     updated_partition: pl.Date
 
 
+def golden_customers_schema() -> pa.DataFrameSchema:
+    """Every column of `identity.golden_customers`: the constrained keys, then per golden field
+    its value, the record it came from and when (golden.py), then the summary columns."""
+    people = PersonRecords.to_schema().columns
+    keys = GoldenCustomers.to_schema()
+    columns: dict[str, pa.Column] = {"customer_id": keys.columns["customer_id"]}
+    for field in GOLDEN_FIELDS:
+        columns[field] = pa.Column(people[field].dtype, nullable=True)
+        columns[f"{field}_source"] = pa.Column(pl.Utf8, nullable=True)
+        columns[f"{field}_observed_at"] = pa.Column(pl.Datetime("us", "UTC"), nullable=True)
+    columns["record_count"] = keys.columns["record_count"]
+    columns["sources"] = keys.columns["sources"]
+    columns["first_seen_at"] = pa.Column(pl.Datetime("us", "UTC"), nullable=True)
+    columns["last_seen_at"] = pa.Column(pl.Datetime("us", "UTC"), nullable=True)
+    columns["updated_partition"] = keys.columns["updated_partition"]
+    return pa.DataFrameSchema(columns, name="GoldenCustomers")
+
+
 MODELS: dict[str, type[pa.DataFrameModel]] = {
     "person_records": PersonRecords,
     "edges": Edges,
     "customer_records": CustomerRecords,
     "identity_events": IdentityEvents,
     "golden_customers": GoldenCustomers,
+}
+
+# What each table is validated against and shown with in the UI.
+SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    **{table: model.to_schema() for table, model in MODELS.items()},
+    "golden_customers": golden_customers_schema(),
 }

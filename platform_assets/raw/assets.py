@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from platform_assets.checks import (
+    VOLUME_DESCRIPTION,
     Verdict,
     check_results,
     column_schema,
@@ -14,8 +15,10 @@ from platform_assets.checks import (
     volume_verdict,
 )
 from platform_assets.contract import SOURCES, SourceContract, selected_sources
+from platform_assets.external import landing_asset_key
 from platform_assets.partitions import (
     DAILY_WRITER_STEP,
+    daily_partitions,
     partition_range,
 )
 from platform_assets.raw.load import (
@@ -51,8 +54,7 @@ CHECKS = {
     "no_vanished_files": "Every file loaded for the day is still in the landing zone; a file "
     "that vanished keeps its rows (read from the archive) until it is retracted.",
     "schema": "The partition's rows match the raw table schema (pandera).",
-    "volume": "The partition's row count is within 50 % to 300 % of the trailing 7 partitions' "
-    "median.",
+    "volume": VOLUME_DESCRIPTION,
 }
 WARNING_CHECKS = {
     "lines_readable",
@@ -70,6 +72,7 @@ def raw_asset_key(source: str) -> dg.AssetKey:
 def raw_asset_spec(contract: SourceContract) -> dg.AssetSpec:
     return dg.AssetSpec(
         raw_asset_key(contract.name),
+        deps=[landing_asset_key(contract.name)],
         group_name=LAYER,
         owners=OWNERS,
         kinds={"duckdb"},
@@ -77,7 +80,9 @@ def raw_asset_spec(contract: SourceContract) -> dg.AssetSpec:
         freshness_policy=FRESHNESS[LAYER],
         metadata={
             "dagster/table_name": f"{LAYER}.{contract.name}",
-            "dagster/column_schema": column_schema(raw_table_schema(contract)),
+            "dagster/column_schema": column_schema(
+                raw_table_schema(contract), note="As it landed, before cleaning: "
+            ),
         },
         description=(
             f"Every landed `{contract.name}` file of the day, one row per {contract.description}"
@@ -96,7 +101,12 @@ def raw_asset_spec(contract: SourceContract) -> dg.AssetSpec:
     name="raw_sources",
     specs=[raw_asset_spec(contract) for contract in SOURCES.values()],
     check_specs=[
-        dg.AssetCheckSpec(name, asset=raw_asset_key(source), description=description)
+        dg.AssetCheckSpec(
+            name,
+            asset=raw_asset_key(source),
+            description=description,
+            partitions_def=daily_partitions,
+        )
         for source in SOURCES
         for name, description in CHECKS.items()
     ],
@@ -120,6 +130,7 @@ def raw_sources(
     with warehouse.session() as db:
         for contract in selected_sources(context.selected_asset_keys, raw_asset_key):
             day_files = collect_day_files(contract.name, partition_date, landing_zone, kept)
+            context.log_event(landing_observation(contract.name, context.partition_key, day_files))
             yield load_raw_source(context, contract, partition_date, db, landing_zone, day_files)
         db.execute(
             f"create or replace view {REJECTED_FILES_VIEW} as"
@@ -179,6 +190,23 @@ def collect_day_files(
         retracted_present=retracted_present,
         unsettled=unsettled,
         fingerprint=landing_zone.fingerprint(source, day),
+    )
+
+
+def landing_observation(
+    source: str, partition_key: str, day_files: DayFiles
+) -> dg.AssetObservation:
+    """What raw read of a landing partition: its files by path, with the vanished ones."""
+    return dg.AssetObservation(
+        asset_key=landing_asset_key(source),
+        partition=partition_key,
+        metadata={
+            "files": dg.MetadataValue.json([f.relative_path for f in day_files.files]),
+            "bytes": sum(len(f.content) for f in day_files.files),
+            "vanished_from_landing": dg.MetadataValue.json(day_files.vanished),
+            "still_being_written": dg.MetadataValue.json(day_files.unsettled),
+            LANDING_FINGERPRINT: day_files.fingerprint,
+        },
     )
 
 

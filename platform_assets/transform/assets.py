@@ -10,6 +10,12 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from platform_assets.partitions import DAILY_WRITER_STEP
+from platform_assets.transform.columns import (
+    Columns,
+    LineageCache,
+    column_schema,
+    warehouse_columns,
+)
 from platform_assets.transform.personas import CENTROIDS_TABLE, persona_table
 from platform_assets.transform.project import partition_vars
 from platform_assets.transform.settings import DBT_MANIFEST_PATH
@@ -83,11 +89,15 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         # Facts land the partition's day and segments are stored under it (as_of_date).
         day = date.fromisoformat(context.partition_key)
         built = [_node(nodes, event) for event in events if isinstance(event, dg.Output)]
+        lineage = LineageCache(invocation.target_path)
         with warehouse.session() as db:
             clear_partition_window(db)
             counts = _row_counts(db, built, day)
+            columns = warehouse_columns(db)
             for event in events:
-                yield _with_table_metadata(context, event, db, nodes, counts, day)
+                described = _with_columns(event, invocation.manifest, columns, lineage)
+                yield _with_table_metadata(context, described, db, nodes, counts, day)
+        lineage.save()
         error = invocation.get_error()
         if error is not None:
             raise error
@@ -129,6 +139,40 @@ def _node(nodes: Mapping[str, Any], output: dg.Output) -> Mapping[str, Any]:
     return nodes[str(output.metadata["unique_id"].value)]
 
 
+def _without_noise(event: dg.Output) -> dg.Output:
+    return dg.Output(
+        event.value,
+        output_name=event.output_name,
+        metadata={k: v for k, v in event.metadata.items() if k not in DBT_NOISE},
+        data_version=event.data_version,
+        tags=event.tags,
+    )
+
+
+# dagster-dbt's bookkeeping on every event: the manifest node and the dbt invocation, which say
+# nothing to a person reading the asset (the node is the asset, the run id names the run).
+DBT_NOISE = ("unique_id", "invocation_id")
+
+
+def _with_columns(
+    event: DbtEvent, manifest: Mapping[str, Any], columns: Columns, lineage: LineageCache
+) -> DbtEvent:
+    """Column types and lineage on a built model; dagster-dbt's bookkeeping off every event."""
+    if isinstance(event, dg.AssetCheckResult):
+        return event.with_metadata({k: v for k, v in event.metadata.items() if k not in DBT_NOISE})
+    if not isinstance(event, dg.Output):
+        return event
+    node = manifest["nodes"][str(event.metadata["unique_id"].value)]
+    metadata: dict[str, Any] = {}
+    schema = column_schema(node, columns)
+    if schema is not None:
+        metadata["dagster/column_schema"] = schema
+    column_lineage = lineage.lineage(node, manifest, columns, TRANSLATOR, lineage.path.parent)
+    if column_lineage is not None:
+        metadata["dagster/column_lineage"] = column_lineage
+    return event.with_metadata({**event.metadata, **metadata})
+
+
 def _with_table_metadata(
     context: dg.AssetExecutionContext,
     event: DbtEvent,
@@ -148,7 +192,7 @@ def _with_table_metadata(
         metadata.update(segment_change_metadata(db, day))
     elif key == PERSONAS:
         metadata.update(persona_metadata(db, day))
-    return event.with_metadata({**event.metadata, **metadata})
+    return _without_noise(event.with_metadata({**event.metadata, **metadata}))
 
 
 def _partition_column(node: Mapping[str, Any]) -> str | None:

@@ -33,3 +33,21 @@ FRESHNESS = {
         warn_window=timedelta(hours=29), fail_window=timedelta(hours=39)
     ),
 }
+
+# What each kind of dbt test checks, as the Dagster UI describes its check: `{column}`,
+# `{to}`, `{field}`, `{values}`, `{min_value}`, `{max_value}` and `{columns}` come from the
+# test's arguments. A test with a description of its own in the YAML keeps it.
+TEST_DESCRIPTIONS = {
+    "not_null": "`{column}` is never null.",
+    "unique": "`{column}` is unique.",
+    "relationships": "Every `{column}` is a `{field}` of `{to}`.",
+    "relationships_in_evaluation": "Every `{column}` of the day's evaluation is a `{field}`"
+    " of `{to}`.",
+    "accepted_values": "`{column}` is one of: {values}.",
+    "accepted_range": "`{column}` lies between {min_value} and {max_value}.",
+    "unique_combination_of_columns": "No two rows share ({columns}).",
+    "no_email_addresses": "`{column}` holds no email address (personal data stays out of the"
+    " marts).",
+    "no_email_addresses_in_text": "No text column holds an email address (personal data stays"
+    " out of the marts).",
+}

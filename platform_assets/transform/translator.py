@@ -9,8 +9,9 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
 from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
+from platform_assets.partitions import daily_partitions
 from platform_assets.settings import OWNERS
-from platform_assets.transform.settings import FRESHNESS
+from platform_assets.transform.settings import FRESHNESS, TEST_DESCRIPTIONS
 
 # Without this, automation builds the dbt models over cleaned tables as soon as cleaned is in,
 # and the rest after identity: two dbt runs a day, and dbt's tests of the first run include
@@ -70,3 +71,45 @@ class CdpDbtTranslator(DagsterDbtTranslator):
         if layer in FRESHNESS:
             spec = spec.replace_attributes(freshness_policy=FRESHNESS[layer])
         return spec
+
+    def get_asset_check_spec(
+        self,
+        asset_spec: dg.AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> dg.AssetCheckSpec | None:
+        """Every test is a check of the day (its history reads by partition), described."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        return dg.AssetCheckSpec(
+            spec.name,
+            asset=spec.asset_key,
+            description=spec.description or test_description(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            blocking=spec.blocking,
+            metadata=spec.metadata,
+            partitions_def=daily_partitions,
+        )
+
+
+def test_description(test: Mapping[str, Any]) -> str:
+    """A dbt test in words, from its kind's template and its arguments."""
+    if test.get("description"):
+        return str(test["description"])
+    metadata = test.get("test_metadata") or {}
+    template = TEST_DESCRIPTIONS.get(metadata.get("name", ""))
+    if template is None:
+        return f"dbt test `{test['name']}` returns no rows ({test['original_file_path']})."
+    kwargs = metadata.get("kwargs", {})
+    arguments = {
+        "column": kwargs.get("column_name", ""),
+        "to": str(kwargs.get("to", "")).removeprefix("ref('").removesuffix("')"),
+        "field": kwargs.get("field", ""),
+        "values": ", ".join(str(v) for v in kwargs.get("values", [])),
+        "min_value": kwargs.get("min_value", "-∞"),
+        "max_value": kwargs.get("max_value", "∞"),
+        "columns": ", ".join(kwargs.get("combination_of_columns", [])),
+    }
+    return template.format(**arguments)

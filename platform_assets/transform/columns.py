@@ -1,0 +1,173 @@
+"""Column types and column lineage of the dbt models, as the Dagster UI shows them.
+
+Types come from the warehouse once dbt has exited (dagster-dbt's own fetch opens a second
+DuckDB configuration in the process, which DuckDB refuses); descriptions from the model's YAML,
+else from `platform_assets.columns`. Lineage is dagster-dbt's own (sqlglot over the compiled
+SQL); it only changes with the SQL and its inputs' columns, so it is kept in the dbt target
+folder and computed again only then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator
+from dagster_dbt.core.dbt_cli_event import EventHistoryMetadata, _build_column_lineage_metadata
+
+from platform_assets.columns import describe
+from resources import WarehouseSession
+
+LINEAGE_CACHE = "column_lineage.json"
+# Read by the models' SQL outside ref() and source(): the partition window (partition_window.sql).
+READ_DIRECTLY = ("ops.dbt_partition",)
+Columns = dict[str, list[tuple[str, str]]]  # "schema.table" -> [(column, type)] in order
+
+logger = logging.getLogger(__name__)
+
+
+def warehouse_columns(db: WarehouseSession) -> Columns:
+    """Every table's and view's columns in the warehouse file, in one query."""
+    rows = db.query(
+        """
+        select table_schema || '.' || table_name as relation, column_name, data_type
+        from information_schema.columns
+        where table_catalog = current_database()
+        order by relation, ordinal_position
+        """
+    ).rows()
+    columns: Columns = {}
+    for relation, column, data_type in rows:
+        columns.setdefault(relation, []).append((column, data_type))
+    return columns
+
+
+def relation_of(props: Mapping[str, Any]) -> str:
+    """`schema.table` of a model (alias) or source (identifier), without the catalog."""
+    return f"{props['schema']}.{props.get('alias') or props['identifier']}"
+
+
+def column_schema(node: Mapping[str, Any], columns: Columns) -> dg.TableSchema | None:
+    built = columns.get(relation_of(node))
+    if not built:
+        return None
+    documented = node.get("columns", {})
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name,
+                data_type.lower(),
+                description=(documented.get(name, {}).get("description") or describe(name)),
+            )
+            for name, data_type in built
+        ]
+    )
+
+
+class LineageCache:
+    """Column lineage per model, keyed by a hash of its compiled SQL and its inputs' columns."""
+
+    def __init__(self, target_path: Path) -> None:
+        self.path = target_path / LINEAGE_CACHE
+        try:
+            self.entries: dict[str, Any] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.changed = False
+
+    def lineage(
+        self,
+        node: Mapping[str, Any],
+        manifest: Mapping[str, Any],
+        columns: Columns,
+        translator: DagsterDbtTranslator,
+        target_path: Path,
+    ) -> dg.TableColumnLineage | None:
+        compiled = _compiled_sql_path(node, target_path)
+        if compiled is None or relation_of(node) not in columns:
+            return None
+        parents = _parent_columns(node, manifest, columns)
+        own = {name: {"data_type": t} for name, t in columns[relation_of(node)]}
+        key = hashlib.sha256(
+            json.dumps([compiled.read_text(), parents, own], sort_keys=True).encode()
+        ).hexdigest()
+        entry = self.entries.get(node["unique_id"])
+        if entry is None or entry["key"] != key:
+            entry = {
+                "key": key,
+                "deps": _computed(node, manifest, translator, target_path, own, parents),
+            }
+            self.entries[node["unique_id"]] = entry
+            self.changed = True
+        if entry["deps"] is None:
+            return None
+        return dg.TableColumnLineage(
+            deps_by_column={
+                column: [dg.TableColumnDep(dg.AssetKey(path), name) for path, name in deps]
+                for column, deps in entry["deps"].items()
+            }
+        )
+
+    def save(self) -> None:
+        if self.changed:
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(self.entries))
+            temporary.replace(self.path)
+
+
+def _compiled_sql_path(node: Mapping[str, Any], target_path: Path) -> Path | None:
+    if node["resource_type"] != "model" or node.get("language") != "sql":
+        return None
+    path = target_path / "compiled" / node["package_name"] / node["original_file_path"]
+    return path if path.exists() else None
+
+
+def _parent_columns(
+    node: Mapping[str, Any], manifest: Mapping[str, Any], columns: Columns
+) -> dict[str, dict[str, dict[str, str]]]:
+    parents = {}
+    for parent_id in node["depends_on"]["nodes"]:
+        props = (manifest["sources"] if parent_id.startswith("source.") else manifest["nodes"])[
+            parent_id
+        ]
+        found = columns.get(relation_of(props), [])
+        parents[props["relation_name"]] = {name: {"data_type": t} for name, t in found}
+    for relation in READ_DIRECTLY:
+        # sqlglot wants every table at the same depth: catalog.schema.table, like dbt's names.
+        found = columns.get(relation, [])
+        parents[f'"{node["database"]}".{relation}'] = {n: {"data_type": t} for n, t in found}
+    return parents
+
+
+def _computed(
+    node: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    translator: DagsterDbtTranslator,
+    target_path: Path,
+    own: dict[str, dict[str, str]],
+    parents: dict[str, dict[str, dict[str, str]]],
+) -> dict[str, list[list[Any]]] | None:
+    try:
+        metadata = _build_column_lineage_metadata(
+            event_history_metadata=EventHistoryMetadata(columns=own, parents=parents),
+            dbt_resource_props=dict(node),
+            manifest=manifest,
+            dagster_dbt_translator=translator,
+            target_path=target_path,
+            project=None,
+        )
+    except Exception as error:  # noqa: BLE001 - lineage is a nicety; the build stands without it
+        logger.info("no column lineage for %s: %s", node["unique_id"], error)
+        return None
+    lineage = metadata.get("dagster/column_lineage")
+    if lineage is None:
+        return None
+    return {
+        column: [[list(dep.asset_key.path), dep.column_name] for dep in deps]
+        for column, deps in lineage.deps_by_column.items()
+    }
