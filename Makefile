@@ -19,7 +19,11 @@ DEMO_DAYS ?= 14
 DEMO_START := $(shell $(PYTHON) -c "import datetime as d; print(d.datetime.now(d.UTC).date() - d.timedelta(days=$(DEMO_DAYS)))")
 DEMO_ENV := data/demo.env
 
-.PHONY: install demo test ui check format bench clean
+# The browser the UI tests drive (Playwright cannot download its own here): Debian's package.
+CHROMIUM := /usr/bin/chromium-headless-shell
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install browser demo test ui check format bench clean
 
 install: $(VENV)/.installed
 
@@ -39,7 +43,13 @@ demo: install
 	CDP_START_DATE=$(DEMO_START) $(BIN)/cdp run
 	CDP_START_DATE=$(DEMO_START) $(BIN)/cdp summary
 
-test: install
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium-headless-shell \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium-headless-shell; }
+
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy platform_assets resources sensors

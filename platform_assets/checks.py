@@ -37,7 +37,7 @@ def column_schema(
         columns=[
             dg.TableColumn(
                 name,
-                str(schema.columns[name].dtype),
+                warehouse_type(schema.columns[name].dtype.type),
                 description=_described(
                     schema.columns[name].description or describe(name),
                     # Lineage columns (`_source_file`, ...) are the platform's, not the file's.
@@ -48,6 +48,17 @@ def column_schema(
             for name in order or list(schema.columns)
         ]
     )
+
+
+def warehouse_type(dtype: pl.DataType) -> str:
+    """A polars type by the name DuckDB gives it, as the dbt models' columns are shown."""
+    if isinstance(dtype, pl.Datetime):
+        return "timestamp with time zone" if dtype.time_zone else "timestamp"
+    if isinstance(dtype, pl.Decimal):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    names = {pl.String: "varchar", pl.Int64: "bigint", pl.Int32: "integer",
+             pl.Float64: "double", pl.Boolean: "boolean", pl.Date: "date"}  # fmt: skip
+    return names.get(dtype.base_type(), str(dtype).lower())
 
 
 def _described(description: str | None, note: str) -> str | None:

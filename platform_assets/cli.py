@@ -222,6 +222,7 @@ def _run_locked(arguments: argparse.Namespace) -> int:
     log_path.write_text("")
 
     from platform_assets import alerts
+    from platform_assets.jobs import runs_of_the_code_location
     from resources import AlertSink
 
     alert_sink = AlertSink()
@@ -250,7 +251,11 @@ def _run_locked(arguments: argparse.Namespace) -> int:
     def _materialize(keys: set[dg.AssetKey], day: date | None = None) -> Any:
         # Through the named jobs, so the runs read as "daily_graph" or "ingest" in the UI.
         job = defs.resolve_job_def(_job_for(keys))
-        with log_path.open("a") as log, contextlib.redirect_stdout(log):
+        with (
+            log_path.open("a") as log,
+            contextlib.redirect_stdout(log),
+            runs_of_the_code_location(instance) if instance else contextlib.nullcontext(),
+        ):
             return job.execute_in_process(
                 partition_key=day.isoformat() if day else None,
                 asset_selection=sorted(keys, key=lambda key: key.to_user_string()),

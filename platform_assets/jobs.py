@@ -6,9 +6,20 @@ ingest layers, the identity model's training. `cdp run` launches through these j
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
+from dagster._core.remote_origin import (
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from platform_assets.partitions import daily_partitions
 
@@ -61,3 +72,41 @@ def fallback_daily_graph(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
     return dg.RunRequest(
         run_key=f"fallback-{day}", partition_key=day, tags={"cdp/trigger": "fallback"}
     )
+
+
+# workspace.yaml's `location_name`: the code location the UI and the daemon know the platform by
+# (a test holds the two together).
+CODE_LOCATION = "customer_data_platform"
+
+
+def code_location_origin() -> RemoteRepositoryOrigin:
+    """The workspace's code location, as the webserver and the daemon load it."""
+    target = LoadableTargetOrigin(
+        executable_path=sys.executable,
+        module_name="platform_assets.definitions",
+        attribute="defs",
+        working_directory=str(Path(__file__).resolve().parents[1]),
+    )
+    return RemoteRepositoryOrigin(
+        ManagedGrpcPythonEnvCodeLocationOrigin(target, CODE_LOCATION), SINGLETON_REPOSITORY_NAME
+    )
+
+
+@contextmanager
+def runs_of_the_code_location(instance: dg.DagsterInstance) -> Iterator[None]:
+    """Runs executed in this process (`cdp run`) recorded as runs of the code location's jobs,
+    like the daemon's: without an origin the UI's timeline leaves them out and their "View job"
+    link leads nowhere. Dagster's execute_in_process takes no origin, so the instance is given
+    one for the runs it creates meanwhile."""
+    repository = code_location_origin()
+    create = instance.create_run_for_job
+
+    def create_with_origin(job_def: dg.JobDefinition, **kwargs: Any) -> Any:
+        origin = repository.get_job_origin(job_def.name)
+        return create(job_def=job_def, remote_job_origin=origin, **kwargs)
+
+    instance.create_run_for_job = create_with_origin  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        del instance.create_run_for_job

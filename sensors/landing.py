@@ -127,5 +127,9 @@ def landing_zone_sensor(
     listings = {k: v for k, v in current.items() if v != "gone"}
     return dg.SensorResult(
         run_requests=requests,
+        skip_reason=None
+        if requests
+        else f"{len(landed)} landed day(s), each already loaded as listed (by a sensor run or"
+        " `cdp run`)",
         cursor=json.dumps({"listings": listings, "generation": generation}, sort_keys=True),
     )
