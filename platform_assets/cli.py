@@ -208,7 +208,8 @@ def _run_locked(arguments: argparse.Namespace) -> int:
     if end < start:
         print(f"--end {end} is before --start {start}")
         return 2
-    selection = dg.AssetSelection.from_string(arguments.select)
+    # The landing files and the email platform are ends of the lineage, never built.
+    selection = dg.AssetSelection.from_string(arguments.select).materializable()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     if instance is not None:
         _release_crashed_runs(instance)

@@ -20,6 +20,7 @@ from resources import (
     LandingZone,
     Warehouse,
 )
+from resources.configuration import sensor_interval_seconds
 from sensors import (
     alert_on_failed_runs,
     alert_on_finished_runs,
@@ -34,6 +35,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=sensor_interval_seconds(),
     # One run per day: the identity graph reads its own previous day, and a request of two days
     # at once would become a backfill, which Dagster 1.13 can fail before its first run
     # ("At least one run should be requested on first backfill iteration").

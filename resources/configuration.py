@@ -1,8 +1,8 @@
 """Every setting the platform reads from the environment, documented once, checked at start.
 
 The README's settings table and `.env.example` list exactly these (a test holds them to it).
-Values are read when a run starts, never when the definitions load, except CDP_START_DATE:
-the partition set is part of the asset graph itself.
+Values are read when a run starts, never when the definitions load, except CDP_START_DATE and
+CDP_SENSOR_INTERVAL_SECONDS: the partition set and the sensors are part of the definitions.
 """
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ SETTINGS = [
         "Generated demo data's true identities, for the accuracy check (optional).",
     ),
     Setting("CDP_START_DATE", "2026-11-01", "First daily partition (read when definitions load)."),
+    Setting(
+        "CDP_SENSOR_INTERVAL_SECONDS",
+        "30",
+        "How often the landing and automation sensors look (read when definitions load).",
+    ),
     Setting(
         "CDP_LANDING_SETTLE_SECONDS",
         "10",
@@ -88,6 +93,14 @@ def warehouse_name_problem(path: Path) -> str | None:
     return None
 
 
+def sensor_interval_seconds() -> int:
+    """The landing and automation sensors' minimum interval; a bad value is `problems()`'s."""
+    try:
+        return max(1, int(os.environ.get("CDP_SENSOR_INTERVAL_SECONDS") or 30))
+    except ValueError:
+        return 30
+
+
 def problems() -> list[str]:
     """What is wrong with the settings as the environment has them now, one line each."""
     from resources.archive import LandingArchive
@@ -115,6 +128,11 @@ def problems() -> list[str]:
             date.fromisoformat(start)
         except ValueError:
             found.append(f"CDP_START_DATE={start!r} is not a YYYY-MM-DD date")
+    if interval := os.environ.get("CDP_SENSOR_INTERVAL_SECONDS"):
+        if not interval.isdigit() or int(interval) < 1:
+            found.append(
+                f"CDP_SENSOR_INTERVAL_SECONDS={interval!r} is not a whole number of seconds"
+            )
     if settle := os.environ.get("CDP_LANDING_SETTLE_SECONDS"):
         try:
             if float(settle) < 0:

@@ -21,6 +21,7 @@ from platform_assets.partitions import partition_range
 from platform_assets.raw import raw_asset_key
 from platform_assets.raw.assets import LANDING_FINGERPRINT
 from resources import LandingZone
+from resources.configuration import sensor_interval_seconds
 from resources.landing_zone import LandingRootUnusable
 
 
@@ -68,7 +69,7 @@ def _already_loaded(instance: dg.DagsterInstance, source: str, day: str, fingerp
     "that day's raw partition of its source, and every source silent on a landed day gets an "
     "empty partition. Cleaned partitions follow through their automation condition.",
     job=ingest,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=sensor_interval_seconds(),
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def landing_zone_sensor(

@@ -78,9 +78,9 @@ def materialize_day(warehouse: Warehouse, landing_zone: LandingZone) -> Material
         selection: str, day: str = DAY, raise_on_error: bool = True
     ) -> dg.ExecuteInProcessResult:
         return dg.materialize(
-            list(defs.assets or []),
+            [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)],
             partition_key=day,
-            selection=dg.AssetSelection.from_string(selection),
+            selection=dg.AssetSelection.from_string(selection).materializable(),
             resources={
                 **(defs.resources or {}),
                 "warehouse": warehouse,

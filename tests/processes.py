@@ -11,14 +11,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import dagster as dg
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def dagster_home(tmp_path: Path) -> Path:
-    """A fresh instance folder with the shipped dagster.yaml."""
+    """A fresh instance folder with the shipped dagster.yaml, its storage created.
+
+    Created here, before any process starts: a daemon and a test opening a new instance at the
+    same moment both create the SQLite schedule storage, and its migration table ends up with
+    two heads, which every later open refuses.
+    """
     home = tmp_path / "dagster_home"
     home.mkdir(exist_ok=True)
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    before = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)  # the shipped dagster.yaml reads it
+    try:
+        with dg.DagsterInstance.from_config(str(home)):
+            pass
+    finally:
+        if before is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = before
     return home
 
 

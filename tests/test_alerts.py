@@ -159,7 +159,7 @@ def test_the_daemons_sensor_alerts_a_failed_run_and_a_later_success_resolves_it(
             from resources import LandingZone
 
             return dg.materialize(
-                list(defs.assets or []),
+                [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)],
                 partition_key=DAY,
                 selection=[dg.AssetKey(["raw", "orders"])],
                 resources={

@@ -124,7 +124,7 @@ def test_a_file_changed_within_the_settle_interval_waits(
 
     def load(zone: LandingZone) -> None:
         dg.materialize(
-            list(defs.assets or []),
+            [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)],
             partition_key=DAY,
             selection=dg.AssetSelection.from_string('key:"raw/email_events"'),
             resources={**(defs.resources or {}), "warehouse": warehouse, "landing_zone": zone},
@@ -197,7 +197,7 @@ def test_a_missing_or_empty_landing_root_is_refused(
     if state == "empty":
         root.mkdir()
     result = dg.materialize(
-        list(defs.assets or []),
+        [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)],
         partition_key=DAY,
         selection=dg.AssetSelection.from_string('key:"raw/email_events"'),
         resources={
