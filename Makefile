@@ -18,6 +18,8 @@ DEMO_DAYS ?= 14
 # in progress, holds data. `make demo` records its first day in $(DEMO_ENV); `make ui` reads it.
 DEMO_START := $(shell $(PYTHON) -c "import datetime as d; print(d.datetime.now(d.UTC).date() - d.timedelta(days=$(DEMO_DAYS)))")
 DEMO_ENV := data/demo.env
+# The demo's salt for hashed identifiers: set CDP_PII_SALT to your own secret for real data.
+DEMO_SALT := demo-salt-not-for-real-data
 
 # The browser the UI tests drive (Playwright cannot download its own here): Debian's package.
 CHROMIUM := /usr/bin/chromium-headless-shell
@@ -38,10 +40,13 @@ demo: install
 	rm -rf data/landing data/archive data/ground_truth data/exports data/artifacts $(CDP_DUCKDB_PATH) $(CDP_DUCKDB_PATH).dbt-target
 	# The instance's run history describes the warehouse just removed: it goes with it.
 	find $(DAGSTER_HOME) -mindepth 1 -maxdepth 1 ! -name dagster.yaml -exec rm -rf {} +
-	mkdir -p data && echo "CDP_START_DATE=$(DEMO_START)" > $(DEMO_ENV)
-	CDP_START_DATE=$(DEMO_START) $(BIN)/cdp generate --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
-	CDP_START_DATE=$(DEMO_START) $(BIN)/cdp run
-	CDP_START_DATE=$(DEMO_START) $(BIN)/cdp summary
+	# Your own CDP_PII_SALT stays in your environment; only the demo's salt is written down.
+	mkdir -p data && { echo "CDP_START_DATE=$(DEMO_START)"; \
+		[ -n "$$CDP_PII_SALT" ] || echo "CDP_PII_SALT=$(DEMO_SALT)"; } > $(DEMO_ENV)
+	@[ -n "$$CDP_PII_SALT" ] || echo "warning: CDP_PII_SALT is not set; the demo hashes with '$(DEMO_SALT)', which is not for real data"
+	set -a; . ./$(DEMO_ENV); set +a; $(BIN)/cdp generate --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
+	set -a; . ./$(DEMO_ENV); set +a; $(BIN)/cdp run
+	set -a; . ./$(DEMO_ENV); set +a; $(BIN)/cdp summary
 
 browser: $(CHROMIUM)
 

@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     arguments = _parser().parse_args(argv)
+    if not os.environ.get("CDP_PII_SALT"):
+        # Every hash in the marts and exports depends on it; a default would be a secret in code.
+        print(
+            "CDP_PII_SALT is not set: set a long random secret (and keep it: every hashed id"
+            " changes with it). `make demo` sets a demo salt that is not for real data."
+        )
+        return 2
     if arguments.command == "generate":
         return _generate(arguments)
     if arguments.command == "run":

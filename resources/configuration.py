@@ -61,8 +61,9 @@ SETTINGS = [
     ),
     Setting(
         "CDP_PII_SALT",
-        "(demo salt)",
-        "Salt of the hashed identifiers in the marts; set your own outside the demo.",
+        "(required; `make demo` sets a demo salt)",
+        "Salt of the hashed identifiers in the marts and exports: a long random secret, kept"
+        " stable.",
         secret=True,
     ),
     Setting("DAGSTER_HOME", "dagster_home", "Dagster instance folder (its dagster.yaml)."),

@@ -19,6 +19,8 @@ DAY = "2026-11-02"
 # Tests write a landing file and read it at once; in production a file is read only once it
 # has been still for the settle interval. The tests of that interval set it themselves.
 os.environ["CDP_LANDING_SETTLE_SECONDS"] = "0"
+# Required by every command and dbt run (hashed identifiers); a test salt, not a secret.
+os.environ.setdefault("CDP_PII_SALT", "test-salt")
 
 
 @pytest.fixture

@@ -283,6 +283,25 @@ def test_is_anonymous_follows_the_sessions_own_events_not_the_identity_graph(
     ]
 
 
+def test_the_salt_is_in_no_compiled_sql_and_no_dbt_log(
+    dbt_project: Path, built_warehouse: Path
+) -> None:
+    written = [p for p in dbt_project.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sql" and "/compiled/" in str(p) for p in written)
+    leaked = [str(p) for p in written if SALT.encode() in p.read_bytes()]
+    assert not leaked, f"CDP_PII_SALT written to {leaked}"
+
+
+def test_dbt_refuses_to_run_without_the_salt(dbt_project: Path, warehouse_copy: Path) -> None:
+    command = [DBT, "run", "--select", "dim_date", "--profiles-dir", str(dbt_project),
+               "--project-dir", str(dbt_project)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "CDP_PII_SALT"}
+    env |= {"CDP_DUCKDB_PATH": str(warehouse_copy), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    result = subprocess.run(command, cwd=dbt_project, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "CDP_PII_SALT is not set" in result.stdout + result.stderr
+
+
 def test_marts_carry_salted_email_hashes_never_raw_addresses(built_warehouse: Path) -> None:
     columns = query(
         built_warehouse,

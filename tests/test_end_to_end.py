@@ -178,6 +178,10 @@ def test_command_line_fails_clearly_without_data(
     assert "CDP_ALERT_WEBHOOK_URL" in out and "secret-token" not in out
     with pytest.raises(SystemExit):
         main(["run", "--start", "not-a-date"])
+    monkeypatch.delenv("CDP_PII_SALT")
+    for command in (["run"], ["summary"], ["generate", "--days", "1"]):
+        assert main(command) == 2
+        assert "CDP_PII_SALT is not set" in capsys.readouterr().out
 
 
 def _file_columns(path: Path) -> set[str]:

@@ -713,3 +713,30 @@ def test_an_audience_emptied_today_gets_a_header_only_file_so_the_platform_empti
     )
     assert _materialize(world, later.isoformat()).success
     assert sorted(world["export_directory"].read_day(later)) == ["hikers"]
+
+
+def test_audience_file_cells_that_a_spreadsheet_would_run_are_kept_as_text() -> None:
+    people = pl.DataFrame(
+        {name: ["x"] for name in FILE_COLUMNS}
+        | {
+            "customer_id": ["cus_000000000001"],
+            "email": ["ann@example.com"],
+            "first_name": ['=HYPERLINK("http://evil.example","Ann")'],
+            "last_purchased_product": ["+SUM(A1:A9)"],
+            "favourite_category": ["@cmd"],
+            "recommended_product_1": ["-2+3"],
+            "recommended_product_2": ["Mug - large"],
+        }
+    )
+    files = build_module.files_by_audience(
+        pl.DataFrame({"audience_id": ["a"]}),
+        people,
+        pl.DataFrame({"audience_id": ["a"], "customer_id": ["cus_000000000001"]}),
+    )
+    (row,) = files["a"].to_dicts()
+    assert row["first_name"] == '\'=HYPERLINK("http://evil.example","Ann")'
+    assert row["last_purchased_product"] == "'+SUM(A1:A9)"
+    assert row["favourite_category"] == "'@cmd"
+    assert row["recommended_product_1"] == "'-2+3"
+    assert row["recommended_product_2"] == "Mug - large"  # a dash inside is plain text
+    assert row["email"] == "ann@example.com"

@@ -305,3 +305,28 @@ def _entry(entries: list[dict[str, Any]], label: str) -> dict[str, Any]:
     found = [entry for entry in entries if entry["label"] == label]
     assert found, f"no {label!r} among {[entry['label'] for entry in entries]}"
     return found[0]
+
+
+def test_dagsters_own_storage_holds_no_address_phone_or_name(ui: Ui) -> None:
+    """The event log, run storage and captured logs are out of reach of an erasure: the
+    platform writes counts, hashes and file names there, never a person's identifiers."""
+    import duckdb
+
+    with duckdb.connect(ui.env["CDP_DUCKDB_PATH"], read_only=True) as db:
+        people = db.execute(
+            """select email, phone, first_name || ' ' || last_name from cleaned.crm_contacts
+            union all
+            select email, phone, first_name || ' ' || last_name from cleaned.shop_customers"""
+        ).fetchall()
+    identifiers = {value for row in people for value in row if value and len(value) >= 8}
+    assert len(identifiers) > 100
+    stored = [path for path in Path(ui.env["DAGSTER_HOME"]).rglob("*") if path.is_file()]
+    assert any(path.suffix == ".db" for path in stored)
+    leaks = {
+        (str(path.relative_to(ui.env["DAGSTER_HOME"])), value)
+        for path in stored
+        for content in [path.read_bytes()]
+        for value in identifiers
+        if value.encode() in content
+    }
+    assert not leaks, sorted(leaks)[:10]

@@ -166,15 +166,38 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
 def files_by_audience(
     audiences: pl.DataFrame, people: pl.DataFrame, memberships: pl.DataFrame
 ) -> dict[str, pl.DataFrame]:
-    """One frame per audience of a day (empty audiences included), in FILE_COLUMNS."""
+    """One frame per audience of a day (empty audiences included), in FILE_COLUMNS, its text
+    safe to open in a spreadsheet."""
     return {
-        audience_id: memberships.filter(pl.col("audience_id") == audience_id)
-        .select("customer_id")
-        .join(people, on="customer_id", how="inner")
-        .select(FILE_COLUMNS)
-        .sort("customer_id")
+        audience_id: without_formulas(
+            memberships.filter(pl.col("audience_id") == audience_id)
+            .select("customer_id")
+            .join(people, on="customer_id", how="inner")
+            .select(FILE_COLUMNS)
+            .sort("customer_id")
+        )
         for audience_id in audiences["audience_id"].sort()
     }
+
+
+# A cell a spreadsheet would run as a formula (OWASP's CSV injection): a product name or first
+# name landed as `=HYPERLINK(...)` reaches a marketer's Excel through the audience file.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def without_formulas(frame: pl.DataFrame, keep: tuple[str, ...] = ("email",)) -> pl.DataFrame:
+    """Every text cell that starts like a formula gets a leading `'`, which spreadsheets show
+    as text. The email address is left as it is: the email platform keys on it, and an address
+    that fails the export's email pattern never reaches a file."""
+    starts = "^[" + "".join(FORMULA_START).replace("-", "\\-") + "]"
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(starts))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String and name not in keep
+    )
 
 
 def _shape(
