@@ -3,6 +3,7 @@ DuckDB file with hand-made upstream tables (segments and identity are not materi
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -517,6 +518,7 @@ def test_person_who_withdrew_is_in_no_export_table_or_file(world: dict[str, Any]
     assert isinstance(excluded, dg.JsonMetadataValue)
     assert excluded.value == {
         "no_email": 0,
+        "unreadable_consent": 0,
         "no_consent": 0,
         "withdrawn": 1,
         "complaint": 0,
@@ -740,3 +742,66 @@ def test_audience_file_cells_that_a_spreadsheet_would_run_are_kept_as_text() -> 
     assert row["recommended_product_1"] == "'-2+3"
     assert row["recommended_product_2"] == "Mug - large"  # a dash inside is plain text
     assert row["email"] == "ann@example.com"
+
+
+# When in doubt, do not send ------------------------------------------------------------------
+
+
+def test_consent_rows_that_cannot_be_read_hold_their_people_back(
+    land: Any, materialize_day: Any, warehouse: Any
+) -> None:
+    """Through the real cleaned layer: a withdrawal in a status spelling nobody mapped and one
+    with an unparseable timestamp are quarantined, and still keep their people out."""
+    from platform_assets.exports.assets import readable_consent_verdict
+    from platform_assets.exports.inputs import read_unreadable_consent
+
+    header = "subject_email,purpose,status,recorded_at,source\n"
+    land("consent", "consent.csv", header
+         + "ann@x.com,email_marketing,granted,2026-10-01T09:00:00Z,signup_form\n"
+         + "ann@x.com,email_marketing,w/drawn,2026-11-02T09:00:00Z,preference_centre\n"
+         + "bob@x.com,email_marketing,granted,2026-10-01T09:00:00Z,signup_form\n"
+         + "bob@x.com,email_marketing,withdrawn,yesterday-ish,preference_centre\n"
+         + "cy@x.com,email_marketing,granted,2026-10-01T09:00:00Z,signup_form\n")  # fmt: skip
+    land("email_events", "events.jsonl", rows=[
+        {"event_id": "e1", "occurred_at": "2026-11-02T10:00:00Z", "email": "dee@x.com",
+         "campaign_id": "c", "event_type": "unsub-request", "url": None},
+    ])  # fmt: skip
+    assert materialize_day('key:"cleaned/consent" or key:"cleaned/email_events"'
+                           ' or key:"raw/consent" or key:"raw/email_events"').success  # fmt: skip
+    with warehouse.session(read_only=True) as db:
+        unreadable = read_unreadable_consent(db)
+        statements = db.query(
+            "select subject_email as email, status, recorded_at from cleaned.consent"
+        )
+    assert sorted(unreadable["email"]) == ["ann@x.com", "bob@x.com", "dee@x.com"]
+    grant = consent(("dee@x.com", "granted", at(-30)))
+    states = address_states(pl.concat([statements, grant]), events(), DAY_END, unreadable)
+    reasons = dict(states.select("email", "exclusion_reason").iter_rows())
+    assert reasons == {
+        "ann@x.com": "unreadable_consent",
+        "bob@x.com": "unreadable_consent",
+        "cy@x.com": None,
+        "dee@x.com": "unreadable_consent",
+    }
+    verdict = readable_consent_verdict(unreadable)
+    assert not verdict.passed and "consent/2026-11-02/consent.csv line 2" in verdict.description
+    assert "@" not in json.dumps(verdict.metadata) + verdict.description
+
+
+def test_a_readable_statement_after_the_unreadable_one_settles_it() -> None:
+    unreadable = pl.DataFrame(
+        [("a@x.com", "consent", "consent/2026-11-01/c.csv", 2, "invalid_required",
+          DAY - timedelta(days=2))],
+        schema=dict(build_module.UNREADABLE_CONSENT_SCHEMA), orient="row",
+    )  # fmt: skip
+    before = consent(("a@x.com", "granted", at(-2.5)))
+    assert reason_of_with(unreadable, before) == "unreadable_consent"
+    after = consent(("a@x.com", "granted", at(-0.5)))  # recorded after that landing day
+    assert reason_of_with(unreadable, after) is None
+    withdrawn_after = consent(("a@x.com", "withdrawn", at(-0.5)))
+    assert reason_of_with(unreadable, withdrawn_after) == "withdrawn"
+
+
+def reason_of_with(unreadable: pl.DataFrame, statements: pl.DataFrame) -> str | None:
+    states = address_states(statements, events(), DAY_END, unreadable)
+    return states.filter(pl.col("email") == "a@x.com")["exclusion_reason"].item()

@@ -75,6 +75,10 @@ CHECKS: dict[dg.AssetKey, dict[str, str]] = {
         "exports.audience_memberships rows before they are written: on a violation the step "
         "fails and the day's tables are left as they were.",
         "schema": "The day's rows match the documented columns, types and key.",
+        "consent_readable": "Every consent statement and suppression (unsubscribe, complaint,"
+        " bounce) could be read. A quarantined one holds back the person it names (reason"
+        " `unreadable_consent`) until a readable statement is recorded after it; the check"
+        " names each such row by file, line and rule, never by address.",
         "volume": f"People exported are within {VOLUME_LOW_RATIO:.0%} to {VOLUME_HIGH_RATIO:.0%}"
         f" of the trailing {VOLUME_TRAILING_PARTITIONS} days' median.",
     },
@@ -90,6 +94,8 @@ CHECKS: dict[dg.AssetKey, dict[str, str]] = {
     },
 }
 WARNING_CHECKS = {"volume"}
+# Error-severity but not blocking: the day's exports go out without the people held back.
+NOT_BLOCKING = {*WARNING_CHECKS, "consent_readable"}
 
 DESCRIPTIONS = {
     AUDIENCES: "The audiences of the day: one row per segment per day (as_of_date), with its "
@@ -129,7 +135,7 @@ def _table_spec(table: str, key: dg.AssetKey) -> dg.AssetSpec:
             partitions_def=daily_partitions,
             asset=key,
             description=description,
-            blocking=name not in WARNING_CHECKS,
+            blocking=name not in NOT_BLOCKING,
         )
         for key, checks in CHECKS.items()
         for name, description in checks.items()
@@ -164,6 +170,7 @@ def export_tables(
                 metadata=consent.metadata,
             )
         verdicts = _write_and_check(db, day, tables, consent)
+        verdicts[PEOPLE]["consent_readable"] = readable_consent_verdict(inputs.unreadable_consent)
     audiences, people = tables["audiences"], tables["people"]
     sizes = dict(audiences.select("audience_id", "size").iter_rows())
     excluded = exclusion_counts(exports.exclusions)
@@ -307,4 +314,22 @@ def files_table(paths: list[Path], files: dict[str, pl.DataFrame]) -> str:
     return "| audience | rows | file |\n|---|---:|---|\n" + "\n".join(
         f"| {path.stem} | {files[path.stem].height:,} | `{path}` |"
         for path in sorted(paths, key=lambda p: p.stem)
+    )
+
+
+def readable_consent_verdict(unreadable: pl.DataFrame) -> Verdict:
+    """Fails while any consent or suppression row is quarantined, naming each by file and line
+    (metadata lands in Dagster's storage, out of reach of an erasure: never the address)."""
+    rows = [
+        f"{row['source_file']} line {row['row_number']}: {row['rule']}"
+        for row in unreadable.sort("source_file", "row_number").to_dicts()
+    ]
+    held_back = unreadable["email"].drop_nulls().n_unique()
+    if not rows:
+        return Verdict(True, "every consent statement and suppression was read", {"rows": 0})
+    return Verdict(
+        False,
+        f"{len(rows)} consent or suppression row(s) could not be read; {held_back} address(es)"
+        " held back until a readable statement follows: " + "; ".join(rows[:5]),
+        {"rows": len(rows), "addresses_held_back": held_back, "unreadable_rows": rows[:50]},
     )

@@ -54,6 +54,20 @@ def no_audiences() -> pl.DataFrame:
     return pl.DataFrame(schema={"audience_id": pl.String})
 
 
+UNREADABLE_CONSENT_SCHEMA = {
+    "email": pl.String,
+    "source": pl.String,
+    "source_file": pl.String,
+    "row_number": pl.Int64,
+    "rule": pl.String,
+    "landed_on": pl.Date,
+}
+
+
+def no_unreadable_consent() -> pl.DataFrame:
+    return pl.DataFrame(schema=UNREADABLE_CONSENT_SCHEMA)
+
+
 @dataclass(frozen=True)
 class ExportInputs:
     """What the exports of one day read. Column lists are in `platform_assets.exports.inputs`."""
@@ -67,6 +81,9 @@ class ExportInputs:
     products: pl.DataFrame  # sku, name, category
     # audience_id: audiences exported with members in the last AUDIENCE_CARRY_DAYS days.
     recent_audiences: pl.DataFrame = field(default_factory=no_audiences)
+    # email (may be null), source, source_file, row_number, rule, landed_on: consent and
+    # suppression rows the cleaned layer quarantined.
+    unreadable_consent: pl.DataFrame = field(default_factory=no_unreadable_consent)
 
 
 @dataclass(frozen=True)
@@ -91,7 +108,9 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
         .unique()
         .join(inputs.customers.select("customer_id", "email"), on="customer_id", how="left")
     )
-    states = address_states(inputs.consent, inputs.email_events, end_of_day(day))
+    states = address_states(
+        inputs.consent, inputs.email_events, end_of_day(day), inputs.unreadable_consent
+    )
     exclusions = member_exclusions(candidates, states)
     exportable = exclusions.filter(pl.col("exclusion_reason").is_null()).select("customer_id")
 

@@ -31,7 +31,10 @@ def normalized_email(column: str) -> pl.Expr:
 
 
 def address_states(
-    consent: pl.DataFrame, email_events: pl.DataFrame, day_end: datetime
+    consent: pl.DataFrame,
+    email_events: pl.DataFrame,
+    day_end: datetime,
+    unreadable: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per address seen in `consent` or `email_events`, with why it may not be emailed.
 
@@ -44,6 +47,9 @@ def address_states(
     - An unsubscribe is lifted by a later grant: the person opted in again on purpose.
     - A spam complaint is never lifted by consent: such people stay suppressed.
     - A bounce is hard until a later delivery, open or click; consent does not lift it.
+    - A consent or suppression row that could not be read (`unreadable`: email, landed_on)
+      suppresses its address until a readable statement is recorded after the day it landed:
+      when in doubt, do not send.
     """
     statements = (
         consent.select(normalized_email("email").alias("email"), "status", pl.col("recorded_at"))
@@ -56,6 +62,7 @@ def address_states(
     )
     latest = statements.group_by("email").agg(
         pl.col("status").last().alias("latest_status"),
+        pl.col("recorded_at").max().alias("stated_at"),
         pl.col("recorded_at").filter(pl.col("status") == GRANTED).max().alias("granted_at"),
     )
     events = email_events.select(
@@ -77,8 +84,24 @@ def address_states(
         pl.col("occurred_at").filter(is_recovery).max().alias("recovered_at"),
     )
     states = latest.join(suppressions, on="email", how="full", coalesce=True)
+    if unreadable is not None and not unreadable.is_empty():
+        doubts = (
+            unreadable.select(normalized_email("email").alias("email"), "landed_on")
+            .filter(pl.col("email").is_not_null())
+            .group_by("email")
+            .agg(pl.col("landed_on").max().alias("unreadable_on"))
+        )
+        states = states.join(doubts, on="email", how="full", coalesce=True)
+    else:
+        states = states.with_columns(pl.lit(None, dtype=pl.Date).alias("unreadable_on"))
+    # Read after the day the unreadable row landed: someone stated consent again since.
+    restated = pl.col("stated_at") >= (
+        pl.col("unreadable_on").cast(pl.Datetime("us", "UTC")) + pl.duration(days=1)
+    )
     reason = (
-        pl.when(pl.col("latest_status").is_null())
+        pl.when(pl.col("unreadable_on").is_not_null() & ~restated.fill_null(False))
+        .then(pl.lit("unreadable_consent"))
+        .when(pl.col("latest_status").is_null())
         .then(pl.lit("no_consent"))
         .when(pl.col("latest_status") == WITHDRAWN)
         .then(pl.lit("withdrawn"))

@@ -9,8 +9,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import dagster as dg
+import polars as pl
 
-from platform_assets.exports.build import ExportInputs, end_of_day, no_audiences
+from platform_assets.exports.build import (
+    ExportInputs,
+    end_of_day,
+    no_audiences,
+    no_unreadable_consent,
+)
 from platform_assets.exports.settings import (
     AUDIENCE_CARRY_DAYS,
     BOUNCE_EVENTS,
@@ -18,6 +24,7 @@ from platform_assets.exports.settings import (
     COMPLAINT_EVENTS,
     CONSENT_PURPOSE,
     CUSTOMER_FEATURE_COLUMNS,
+    SUPPRESSION_LOOKALIKE,
     UNSUBSCRIBE_EVENTS,
 )
 from platform_assets.transform.assets import SEGMENT_MEMBERSHIP
@@ -144,4 +151,34 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
             [day],
         ),
         recent_audiences=recent_audiences,
+        unreadable_consent=read_unreadable_consent(db),
     )
+
+
+def read_unreadable_consent(db: WarehouseSession) -> pl.DataFrame:
+    """Consent statements and suppressions the cleaned layer quarantined, whenever they
+    landed: every consent row, and the email events whose type is or looks like a suppression.
+    The address is read from the row as it landed, trimmed and lower-cased."""
+    selects, parameters = [], []
+    if db.table_exists("cleaned.consent_quarantine"):
+        selects.append(
+            """select lower(trim(json_extract_string(original_record, '$.subject_email')))
+                as email, 'consent' as source, _source_file as source_file,
+                _row_number as row_number, failed_rules as rule, _partition_date as landed_on
+            from cleaned.consent_quarantine"""
+        )
+    if db.table_exists("cleaned.email_events_quarantine"):
+        selects.append(
+            """select lower(trim(json_extract_string(original_record, '$.email'))),
+                'email_events', _source_file, _row_number, failed_rules, _partition_date
+            from cleaned.email_events_quarantine
+            where list_contains(?, lower(trim(json_extract_string(original_record,
+                    '$.event_type'))))
+                or regexp_matches(lower(json_extract_string(original_record, '$.event_type')),
+                    ?)"""
+        )
+        parameters += [list(SUPPRESSION_EVENTS), SUPPRESSION_LOOKALIKE]
+    if not selects:
+        return no_unreadable_consent()
+    found = db.query(" union all ".join(selects) + " order by 3, 4", parameters)
+    return found.cast(no_unreadable_consent().schema)

@@ -27,12 +27,18 @@ UNSUBSCRIBE_EVENTS = ("unsubscribe",)
 COMPLAINT_EVENTS = ("spam_complaint",)
 BOUNCE_EVENTS = ("bounce",)
 BOUNCE_RECOVERY_EVENTS = ("delivered", "open", "click")
+# A quarantined email event is read as a suppression (when in doubt, do not send) when its
+# type is a suppression that failed another rule, or looks like one in a spelling nobody
+# mapped ("Unsubscribed", "spam-report", "hard_bounce"); other unknown types ("forwarded")
+# are not.
+SUPPRESSION_LOOKALIKE = r"unsub|opt.?out|complain|spam|abuse|bounce|block"
 
 # Why a segment member is not exported, in precedence order: a person is counted once, under
 # the first reason that applies. `no_email` and `shared_email` are not consent reasons but
 # every member must be accounted for.
 EXCLUSION_REASONS = (
     "no_email",
+    "unreadable_consent",
     "no_consent",
     "withdrawn",
     "complaint",
