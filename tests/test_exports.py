@@ -805,3 +805,39 @@ def test_a_readable_statement_after_the_unreadable_one_settles_it() -> None:
 def reason_of_with(unreadable: pl.DataFrame, statements: pl.DataFrame) -> str | None:
     states = address_states(statements, events(), DAY_END, unreadable)
     return states.filter(pl.col("email") == "a@x.com")["exclusion_reason"].item()
+
+
+@pytest.mark.parametrize("crash_at_rename", [1, 2])
+def test_a_crash_inside_the_day_folder_swap_leaves_old_or_no_files_and_the_next_write_converges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_at_rename: int
+) -> None:
+    """The process dies between the swap's renames (as under SIGKILL: nothing after it runs)."""
+    directory = ExportDirectory(root=str(tmp_path))
+    old = {"a": pl.DataFrame({"email": ["old@x.com"]})}
+    new = {
+        "a": pl.DataFrame({"email": ["new@x.com", "two@x.com"]}),
+        "b": pl.DataFrame({"email": ["b@x.com"]}),
+    }
+    directory.write_day(DAY, old)
+    renames = 0
+    real_rename = Path.rename
+
+    def dying_rename(self: Path, target: Any) -> Any:
+        nonlocal renames
+        renames += 1
+        if renames == crash_at_rename:
+            raise KeyboardInterrupt("killed")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", dying_rename)
+    with pytest.raises(KeyboardInterrupt):
+        directory.write_day(DAY, new)
+    monkeypatch.setattr(Path, "rename", real_rename)
+    # What a reader sees meanwhile: the old day whole, or no day; never a mix or half a file.
+    seen = {name: rows.to_dicts() for name, rows in directory.read_day(DAY).items()}
+    assert seen in ({}, {"a": old["a"].to_dicts()})
+    directory.write_day(DAY, new)
+    assert {k: v.to_dicts() for k, v in directory.read_day(DAY).items()} == {
+        k: v.to_dicts() for k, v in new.items()
+    }
+    assert [p.name for p in tmp_path.iterdir()] == [DAY.isoformat()]  # no leftovers
