@@ -14,9 +14,10 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 DEMO_PEOPLE ?= 3000
 DEMO_DAYS ?= 14
-# The demo's days end yesterday (UTC), so in the UI every partition up to today's, which is still
-# in progress, holds data. `make demo` records its first day in $(DEMO_ENV); `make ui` reads it.
-DEMO_START := $(shell $(PYTHON) -c "import datetime as d; print(d.datetime.now(d.UTC).date() - d.timedelta(days=$(DEMO_DAYS)))")
+# The demo's seeded days start on the first partition (CDP_START_DATE, else 2026-11-01): the data
+# they hold is checked against fixed expectations (segments, identity accuracy). `make demo`
+# records its settings in $(DEMO_ENV); `make ui` reads them.
+DEMO_START ?= 2026-11-01
 DEMO_ENV := data/demo.env
 # The demo's salt for hashed identifiers: set CDP_PII_SALT to your own secret for real data.
 DEMO_SALT := demo-salt-not-for-real-data

@@ -28,6 +28,8 @@ import splink.comparison_library as cl
 from splink import ColumnExpression, DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.blocking_rule_library import CustomRule
+from splink.internals import expectation_maximisation as em
+from splink.internals.comparison_level import M_U_CLAMP_MIN
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from platform_assets.identity import records, settings
@@ -191,6 +193,36 @@ class TrainedModel:
     training_records: int
 
 
+def _clamp_em_zeros() -> None:
+    """EM can estimate an m or u of exactly 0.0 for a level it observed (no pair of a class at
+    that level in the training block), and Splink 5's setters then refuse the value (below
+    M_U_CLAMP_MIN), failing the whole training. Splink clamps such values when it computes match
+    weights; here the EM lookup is clamped the same way before the setters see it. Applied once,
+    idempotent."""
+    if getattr(em.populate_m_u_from_lookup, "_clamped", False):
+        return
+    original = em.populate_m_u_from_lookup
+
+    def populate(
+        training_fixed_probabilities: set[str],
+        comparison_level: Any,
+        output_column_name: str,
+        m_u_records_lookup: dict[str, dict[int, Any]],
+    ) -> None:
+        for levels in m_u_records_lookup.values():
+            for record in levels.values():
+                for name in ("m_probability", "u_probability"):
+                    value = record.get(name)
+                    if isinstance(value, (int, float)) and value < M_U_CLAMP_MIN:
+                        record[name] = M_U_CLAMP_MIN
+        original(
+            training_fixed_probabilities, comparison_level, output_column_name, m_u_records_lookup
+        )
+
+    populate._clamped = True  # type: ignore[attr-defined]
+    em.populate_m_u_from_lookup = populate
+
+
 def _quiet_splink() -> None:
     # Splink logs every step at INFO and levels it could not train (a level no pair reached
     # in this data) at WARNING; the model's charts show both, the run log keeps neither.
@@ -211,6 +243,7 @@ def train_model(profiles: pl.DataFrame) -> TrainedModel:
     the pairs it blocks; then the prior again, from the match rates the two EM sessions found.
     """
     _quiet_splink()
+    _clamp_em_zeros()
     linker = _linker(profiles, splink_settings())
     linker.training.estimate_probability_two_random_records_match(
         [block_on("email"), block_on("first_name", "last_name", "date_of_birth")],
