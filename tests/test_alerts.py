@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from platform_assets.cli import main
 from resources import AlertSink, Warehouse
 from resources.alerts import open_alerts
 from tests.conftest import DAY, LandFile
+from tests.processes import free_port
 
 HEADER = "event_id,occurred_at,email,campaign_id,event_type,url"
 GOOD = HEADER + "\ne1,2026-11-02T10:00:00Z,ann@example.com,c1,open,\n"
@@ -37,9 +37,7 @@ class Receiver:
             return JSONResponse({"ok": True})
 
         app = Starlette(routes=[Route("/hook", receive, methods=["POST"])])
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )
@@ -132,9 +130,7 @@ def test_a_corrupt_file_alerts_once_through_the_webhook_and_resolves_when_fixed(
 def test_an_unreachable_webhook_is_retried_then_recorded_without_failing(
     tmp_path: Path,
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     warehouse = Warehouse(database=str(tmp_path / "w.duckdb"))
     sink = AlertSink(webhook_url=f"http://127.0.0.1:{closed_port}/hook")
     item = alerts.from_check(_evaluation(False), DAY, "r1")

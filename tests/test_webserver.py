@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,13 +12,7 @@ import pytest
 
 from platform_assets.contract import SOURCES
 from platform_assets.definitions import defs
-from tests.processes import dagster_home, dagster_process
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.processes import dagster_home, dagster_process, free_port
 
 
 def _post(url: str, query: str) -> dict:
@@ -34,7 +27,7 @@ def _post(url: str, query: str) -> dict:
 
 @pytest.fixture
 def webserver(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         "DAGSTER_HOME": str(dagster_home(tmp_path)),
         "CDP_LANDING_DIR": str(tmp_path / "landing"),

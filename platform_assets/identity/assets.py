@@ -329,15 +329,11 @@ def golden_coverage(db: WarehouseSession) -> dict[str, Any]:
     """How complete the golden records are, in counts and shares: never sample rows (Dagster's
     run storage is out of reach of an erasure)."""
     fields = ", ".join(f"count({field}) as {field}" for field in settings.GOLDEN_FIELDS)
-    row = db.query(f"select count(*) as customers, {fields} from {LAYER}.golden_customers").row(
-        0, named=True
-    )
-    customers = row.pop("customers")
-    by_sources = db.query(
-        f"select record_count > 1 as several, count(*) as n from {LAYER}.golden_customers"
-        " group by 1"
-    )
-    several = dict(by_sources.iter_rows()).get(True, 0)
+    row = db.query(
+        "select count(*) as customers, count(*) filter (where record_count > 1) as several,"
+        f" {fields} from {LAYER}.golden_customers"
+    ).row(0, named=True)
+    customers, several = row.pop("customers"), row.pop("several")
     return {
         "customers_with_email": row["email"],
         "customers_with_several_records": several,

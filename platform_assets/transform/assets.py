@@ -162,7 +162,7 @@ def _with_columns(
         return event.with_metadata({k: v for k, v in event.metadata.items() if k not in DBT_NOISE})
     if not isinstance(event, dg.Output):
         return event
-    node = manifest["nodes"][str(event.metadata["unique_id"].value)]
+    node = _node(manifest["nodes"], event)
     metadata: dict[str, Any] = {}
     schema = column_schema(node, columns)
     if schema is not None:
