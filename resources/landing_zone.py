@@ -19,6 +19,8 @@ DEFAULT_LANDING_DIR = "data/landing"
 # A file is read once its size and modification time have been still this long: a sender still
 # writing it would otherwise be read half-written. CDP_LANDING_SETTLE_SECONDS overrides it.
 DEFAULT_SETTLE_SECONDS = 10.0
+# A run that finds files still settling waits for them when they settle within this long.
+SETTLE_WAIT_MAX_SECONDS = 30.0
 
 # Names a sender uses while a transfer is under way; never data, however long they sit.
 IN_TRANSFER_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
@@ -111,14 +113,36 @@ class LandingZone(dg.ConfigurableResource):
             )
         return found
 
-    def unsettled(self, source: str, partition_date: str) -> list[str]:
-        """Files of the day changed within the settle interval: not read yet."""
+    def _unsettled_files(self, source: str, partition_date: str) -> list[Path]:
         settled_before = time.time() - self.settle
         return [
-            file_path.relative_to(self.path).as_posix()
+            file_path
             for file_path in self._candidates(source, partition_date)
             if self._inside_root(file_path) and file_path.stat().st_mtime > settled_before
         ]
+
+    def unsettled(self, source: str, partition_date: str) -> list[str]:
+        """Files of the day changed within the settle interval: not read yet."""
+        return [
+            file_path.relative_to(self.path).as_posix()
+            for file_path in self._unsettled_files(source, partition_date)
+        ]
+
+    def wait_until_settled(self, source: str, partition_date: str) -> list[str]:
+        """Wait for the day's files changed within the settle interval to settle, when they
+        will within SETTLE_WAIT_MAX_SECONDS; returns the files still unsettled after that.
+
+        A run started right after a sender wrote its files (`cdp generate && cdp run`, or a
+        run requested a moment after a drop) would otherwise load the day without them and
+        call it complete. A file that keeps changing is left for a later run.
+        """
+        deadline = time.time() + SETTLE_WAIT_MAX_SECONDS
+        while pending := self._unsettled_files(source, partition_date):
+            settles_at = max(path.stat().st_mtime for path in pending) + self.settle
+            if settles_at > deadline:
+                break
+            time.sleep(max(settles_at - time.time(), 0.0) + 0.05)
+        return [path.relative_to(self.path).as_posix() for path in pending]
 
     def read_bytes(self, landing_file: LandingFile) -> bytes:
         return landing_file.path.read_bytes()

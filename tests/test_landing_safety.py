@@ -139,6 +139,26 @@ def test_a_file_changed_within_the_settle_interval_waits(
     assert warehouse.query("select count(*) as n from raw.email_events")["n"][0] == 2
 
 
+def test_a_run_started_as_the_file_lands_waits_for_it_to_settle(
+    land: LandFile, landing_zone: LandingZone, warehouse, other_source
+) -> None:
+    """`cdp generate && cdp run`: the files are seconds old when raw reads them."""
+    from platform_assets.definitions import defs
+
+    land("email_events", "a.csv", _csv(*ROWS))
+    dg.materialize(
+        [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)],
+        partition_key=DAY,
+        selection=dg.AssetSelection.from_string('key:"raw/email_events"'),
+        resources={
+            **(defs.resources or {}),
+            "warehouse": warehouse,
+            "landing_zone": LandingZone(root=str(landing_zone.path), settle_seconds=1.5),
+        },
+    )
+    assert warehouse.query("select count(*) as n from raw.email_events")["n"][0] == 2
+
+
 def test_a_symlink_out_of_the_landing_root_is_not_followed(
     land: LandFile, landing_zone: LandingZone, materialize_day, warehouse, tmp_path, other_source
 ) -> None:

@@ -290,6 +290,17 @@ def test_every_check_of_the_graph_reports_a_result_every_day(graph: Graph) -> No
     assert any("ref_dim_date" in check.name for check in graph.checks_reported[LAST_DAY])
 
 
+def test_days_of_python_models_leave_no_working_tables_behind(graph: Graph) -> None:
+    # personas and persona_centroids are incremental Python models, rebuilt every day
+    leftovers = _query(
+        graph, "select table_name from duckdb_tables() where contains(table_name, '__dbt_tmp')"
+    )
+    assert leftovers == []
+    assert _query(graph, "select count(distinct as_of_date) from segments.personas") == [
+        (len(DAYS),)
+    ]
+
+
 def test_rerunning_an_old_day_keeps_the_later_days_campaign_performance(graph: Graph) -> None:
     performance = dg.AssetKey(["segments", "segment_performance"])
     totals = (

@@ -157,6 +157,7 @@ def collect_day_files(
     An absence never removes rows: only a retraction (`cdp retract`) does.
     """
     day = partition_date.isoformat()
+    landing_zone.wait_until_settled(source, day)
     retracted = archive.retracted(source, day)
     known = archive.files(source, day, include_retracted=True)
     loaded: list[LandedBytes] = []
