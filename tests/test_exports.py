@@ -280,6 +280,24 @@ def test_size_guard_trips_on_a_large_relative_and_absolute_jump_only() -> None:
     }
 
 
+def test_size_guard_passes_a_steady_climb_and_a_return_to_the_usual_size() -> None:
+    current = pl.DataFrame({"audience_id": ["climbing", "back", "jumped"], "size": [180, 100, 400]})
+    # usual size (median of the last days) and the last export
+    previous = pl.DataFrame(
+        {
+            "audience_id": ["climbing", "back", "jumped"],
+            "size": [95, 100, 100],
+            "last_size": [160, 400, 110],
+        }
+    )
+    changes = size_changes(current, previous, max_ratio=0.5, min_people=10)
+    assert dict(changes.select("audience_id", "breaches_guard").iter_rows()) == {
+        "climbing": False,  # +89 % on the median, +12 % on yesterday
+        "back": False,  # -75 % on yesterday's blocked jump, at its usual size
+        "jumped": True,  # +300 % on both
+    }
+
+
 # The documented contract -------------------------------------------------------------------
 
 DUCKDB_TYPES = {pl.Date: "DATE", pl.String: "VARCHAR", pl.Int64: "BIGINT"}

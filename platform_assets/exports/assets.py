@@ -84,9 +84,9 @@ CHECKS: dict[dg.AssetKey, dict[str, str]] = {
     },
     AUDIENCES: {
         "size_change": f"No audience's size moved by more than {SIZE_CHANGE_MAX_RATIO:.0%} "
-        f"(and at least {SIZE_CHANGE_MIN_PEOPLE} people) from the median of its last"
-        f" {SIZE_GUARD_BASELINE_DAYS} days' exports, once it has {SIZE_GUARD_MIN_HISTORY};"
-        " a jump stops the day's files from being written.",
+        f"(and at least {SIZE_CHANGE_MIN_PEOPLE} people) from both its last export and the"
+        f" median of its last {SIZE_GUARD_BASELINE_DAYS} days' exports, once it has"
+        f" {SIZE_GUARD_MIN_HISTORY}; a jump stops the day's files from being written.",
         "schema": "The day's rows match the documented columns, types and key.",
     },
     MEMBERSHIPS: {

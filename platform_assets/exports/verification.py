@@ -232,37 +232,53 @@ def files_verdict(written: Mapping[str, pl.DataFrame], audiences: pl.DataFrame) 
 def size_changes(
     current: pl.DataFrame, previous: pl.DataFrame, *, max_ratio: float, min_people: int
 ) -> pl.DataFrame:
-    """Per audience of the day: previous_size, size, change_ratio and `breaches_guard`.
+    """Per audience of the day: previous_size (its usual size), last_size, size, change_ratio
+    and `breaches_guard`.
 
-    `current` and `previous`: audience_id, size. An audience new today has nothing to compare
-    with and passes; one emptied today is in `current` with size 0 and is guarded like any other.
+    `current`: audience_id, size; `previous`: audience_id, size and, optionally, last_size (its
+    most recent export). An audience breaches the guard when it moved by more than `max_ratio`
+    and `min_people` from its usual size and from its last export both: an audience that grows
+    steadily (an engagement tier filling up over a platform's first weeks) moves little from one
+    day to the next, and a day after a blocked one is judged against the usual size too. An
+    audience new today has nothing to compare with and passes; one emptied today is in `current`
+    with size 0 and is guarded like any other.
     """
-    change = (pl.col("size") - pl.col("previous_size")).abs()
+    if "last_size" not in previous.columns:
+        previous = previous.with_columns(last_size=pl.col("size"))
     return (
         current.select("audience_id", "size")
         .join(
-            previous.select("audience_id", pl.col("size").alias("previous_size")),
+            previous.select("audience_id", pl.col("size").alias("previous_size"), "last_size"),
             on="audience_id",
             how="left",
         )
         .with_columns(
-            pl.when(pl.col("previous_size") > 0)
-            .then(change / pl.col("previous_size"))
-            .when(pl.col("previous_size") == 0)
-            .then(pl.when(pl.col("size") == 0).then(0.0).otherwise(float("inf")))
-            .otherwise(None)
-            .alias("change_ratio")
-        )
-        .with_columns(
-            (
-                pl.col("previous_size").is_not_null()
-                & (pl.col("change_ratio") > max_ratio)
-                & (change >= min_people)
-            )
-            .fill_null(False)
-            .alias("breaches_guard")
+            change_ratio=_change_ratio("previous_size"),
+            breaches_guard=(
+                _breaches("previous_size", max_ratio, min_people)
+                & _breaches("last_size", max_ratio, min_people)
+            ).fill_null(False),
         )
         .sort("audience_id")
+    )
+
+
+def _change_ratio(reference: str) -> pl.Expr:
+    change = (pl.col("size") - pl.col(reference)).abs()
+    return (
+        pl.when(pl.col(reference) > 0)
+        .then(change / pl.col(reference))
+        .when(pl.col(reference) == 0)
+        .then(pl.when(pl.col("size") == 0).then(0.0).otherwise(float("inf")))
+        .otherwise(None)
+    )
+
+
+def _breaches(reference: str, max_ratio: float, min_people: int) -> pl.Expr:
+    return (
+        pl.col(reference).is_not_null()
+        & (_change_ratio(reference) > max_ratio)
+        & ((pl.col("size") - pl.col(reference)).abs() >= min_people)
     )
 
 
@@ -277,6 +293,7 @@ def size_verdict(
         "previous_sizes": {
             r["audience_id"]: r["previous_size"] for r in changes.iter_rows(named=True)
         },
+        "last_sizes": {r["audience_id"]: r["last_size"] for r in changes.iter_rows(named=True)},
         "max_change_ratio": max_ratio,
         "min_people": min_people,
     }
@@ -284,16 +301,17 @@ def size_verdict(
         return Verdict(
             True,
             f"no audience moved by more than {max_ratio:.0%} (and {min_people} people)"
-            " against its usual size",
+            " against its usual size and its last export",
             metadata,
         )
     moves = ", ".join(
-        f"{r['audience_id']} {r['previous_size']} -> {r['size']}"
+        f"{r['audience_id']} {r['previous_size']} (last {r['last_size']}) -> {r['size']}"
         for r in breaches.iter_rows(named=True)
     )
     return Verdict(
         False,
-        f"audience size jumped by more than {max_ratio:.0%}: {moves}. The files were not written."
+        f"audience size jumped by more than {max_ratio:.0%} against its usual size and its last"
+        f" export: {moves}. The files were not written."
         " If the change is expected, materialize exports/audience_files for the day on its own;"
         " otherwise look at the segment and its upstream data",
         metadata,
@@ -303,10 +321,11 @@ def size_verdict(
 def previous_sizes(
     db: WarehouseSession, day: date, *, baseline_days: int, min_history: int
 ) -> pl.DataFrame:
-    """Each audience's usual size: the median of its exports in the `baseline_days` before
-    `day`, for audiences exported on at least `min_history` of them (others are unguarded)."""
+    """Each audience's usual size (`size`: the median of its exports in the `baseline_days`
+    before `day`) and `last_size` (the most recent of them), for audiences exported on at least
+    `min_history` of them (others are unguarded)."""
     return db.query(
-        f"""select audience_id, median(size) as size
+        f"""select audience_id, median(size) as size, arg_max(size, as_of_date) as last_size
         from {LAYER}.audiences
         where as_of_date < ?::date and as_of_date >= ?::date - ?::integer
         group by audience_id

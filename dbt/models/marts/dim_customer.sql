@@ -7,11 +7,9 @@ golden_customers as (
 final as (
     select
         customer_id,
-        first_name,
-        last_name,
-        {{ hash_email('email') }} as email_hash,
+        email_hash,
+        age_band,
         city,
-        postcode,
         country,
         first_seen_at,
         last_seen_at,

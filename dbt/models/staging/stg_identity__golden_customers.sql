@@ -7,11 +7,11 @@ source as (
 renamed as (
     select
         customer_id,
-        first_name,
-        last_name,
-        email,
+        -- Direct identifiers (names, email, phone, street, postcode, birth date) stay in the
+        -- identity layer: from here on a customer is a salted hash and coarse attributes.
+        {{ hash_email('email') }} as email_hash,
+        {{ age_band('date_of_birth') }} as age_band,
         city,
-        postcode,
         country,
         record_count,
         sources,
