@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -16,6 +19,8 @@ DEFAULT_EXPORT_DIR = "data/exports"
 
 # Names become file names: nothing that could leave the day's folder or hide a file.
 FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+# Beside the CSV files of a day: what was exported, from which consent, and each file's checksum.
+MANIFEST = "manifest.json"
 
 
 def resolve_export_dir(configured: str | None = None) -> Path:
@@ -36,12 +41,19 @@ class ExportDirectory(dg.ConfigurableResource):
     def day_folder(self, day: date) -> Path:
         return self.path / day.isoformat()
 
-    def write_day(self, day: date, files: Mapping[str, pl.DataFrame]) -> list[Path]:
-        """Replace every file of the day with these, one `<name>.csv` per frame; returns their
-        paths, sorted.
+    def write_day(
+        self,
+        day: date,
+        files: Mapping[str, pl.DataFrame],
+        manifest: Mapping[str, Any] | None = None,
+    ) -> list[Path]:
+        """Replace every file of the day with these, one `<name>.csv` per frame, and the
+        manifest (when given) with `manifest` plus each file's rows and SHA-256 under `files`;
+        returns the CSV paths, sorted.
 
         The files are written to a hidden folder first and swapped in, so readers see the old
-        day or the new day, and a file of an audience that no longer exists does not linger.
+        day or the new day (manifest included), and a file of an audience that no longer exists
+        does not linger.
         """
         bad_names = sorted(name for name in files if not FILE_NAME.match(name))
         if bad_names:
@@ -55,8 +67,16 @@ class ExportDirectory(dg.ConfigurableResource):
         for leftover in (staging, retired):
             shutil.rmtree(leftover, ignore_errors=True)
         staging.mkdir(parents=True)
+        checksums = {}
         for name, rows in files.items():
             rows.write_csv(staging / f"{name}.csv")
+            checksums[f"{name}.csv"] = {
+                "rows": rows.height,
+                "sha256": file_sha256(staging / f"{name}.csv"),
+            }
+        if manifest is not None:
+            document = {**manifest, "files": checksums}
+            (staging / MANIFEST).write_text(json.dumps(document, indent=2, sort_keys=True))
         if folder.exists():
             folder.rename(retired)
         staging.rename(folder)
@@ -72,6 +92,23 @@ class ExportDirectory(dg.ConfigurableResource):
             return []
         return sorted(folder.glob("*.csv"))
 
+    def read_manifest(self, day: date) -> dict[str, Any] | None:
+        """The day's manifest, or None when there is none or it is not a JSON object."""
+        path = self.day_folder(day) / MANIFEST
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return document if isinstance(document, dict) else None
+
+    def checksums(self, day: date) -> dict[str, str]:
+        """SHA-256 of every CSV file of the day as it is on disk, by file name."""
+        return {path.name: file_sha256(path) for path in self.day_files(day)}
+
     def read_day(self, day: date) -> dict[str, pl.DataFrame]:
         """Every file of the day by name, all values as text, as an email platform reads them."""
         return {path.stem: pl.read_csv(path, infer_schema=False) for path in self.day_files(day)}
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

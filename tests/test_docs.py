@@ -123,6 +123,9 @@ def test_dbt_accepted_values_are_the_contracts_enumerations() -> None:
         # The platform's own vocabularies, documented in docs/star-schema-and-segments.md.
         ("customer_features", "lifecycle_stage"): ("new", "active", "dormant", "churned"),
         ("segment_history", "event_type"): ("entered", "exited"),
+        ("stg_identity__golden_customers", "age_band"): (
+            *("under 18", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"),
+        ),
     }
     manifest = json.loads(manifest_path().read_text())
     nodes = manifest["nodes"]

@@ -3,6 +3,7 @@ DuckDB file with hand-made upstream tables (segments and identity are not materi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +24,8 @@ from platform_assets.exports.build import FILE_COLUMNS, end_of_day
 from platform_assets.exports.consent import address_states, member_exclusions
 from platform_assets.exports.recommendations import recommend_products
 from platform_assets.exports.schemas import COLUMNS
-from platform_assets.exports.verification import size_changes
+from platform_assets.exports.settings import EXCLUSION_REASONS
+from platform_assets.exports.verification import manifest_problems, size_changes
 from platform_assets.partitions import daily_partitions
 from resources import Warehouse
 from resources.export_dir import ExportDirectory
@@ -544,6 +546,26 @@ def test_person_who_withdrew_is_in_no_export_table_or_file(world: dict[str, Any]
         "unsubscribed": 0,
         "shared_email": 0,
     }
+    # The manifest beside the files: the day's consent snapshot and who was left out, why.
+    manifest = world["export_directory"].read_manifest(DAY)
+    assert manifest["audiences"][SEGMENT] == {
+        "size": PEOPLE_IN_SEGMENT - 1,
+        "segment_members": PEOPLE_IN_SEGMENT,
+        "excluded_by_reason": excluded.value,
+    }
+    assert (
+        manifest["consent_snapshot_sha256"]
+        == _query(
+            world, f"select consent_snapshot_sha256 from exports.audiences where {day_filter}"
+        )[0][0]
+    )
+    assert manifest["files"][f"{SEGMENT}.csv"]["rows"] == PEOPLE_IN_SEGMENT - 1
+    assert (
+        manifest["files"][f"{SEGMENT}.csv"]["sha256"]
+        == hashlib.sha256(
+            (world["export_directory"].day_folder(DAY) / f"{SEGMENT}.csv").read_bytes()
+        ).hexdigest()
+    )
     # Every token is filled from the upstream tables, and no one is offered what they own.
     owned = dict(_query(world, "select customer_id, list(sku) from cleaned.orders group by 1"))
     shop_ids = dict(
@@ -644,6 +666,58 @@ def test_file_with_an_address_that_may_not_be_emailed_fails_and_is_deleted(
     assert checks[("exports/people", "consent_safe")] is True
     assert checks[("exports/audience_files", "consent_safe")] is False
     assert world["export_directory"].day_files(DAY) == []
+
+
+def test_a_manifest_that_does_not_reconcile_fails_the_consent_check_and_removes_the_files(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_manifest = export_assets_module.day_manifest
+
+    def one_exclusion_forgotten(*arguments: Any) -> dict[str, Any]:
+        manifest = real_manifest(*arguments)
+        manifest["audiences"][SEGMENT]["excluded_by_reason"]["withdrawn"] = 0
+        return manifest
+
+    monkeypatch.setattr(export_assets_module, "day_manifest", one_exclusion_forgotten)
+    result = _materialize(world)
+    assert _checks(result)[("exports/audience_files", "consent_safe")] is False
+    assert world["export_directory"].day_files(DAY) == []
+
+
+def test_manifest_reconciliation_names_a_file_changed_after_it_was_written() -> None:
+    audiences = _reconciled_audiences()
+    manifest = {
+        "consent_snapshot_sha256": "a" * 64,
+        "audiences": {
+            "campers": {
+                "size": 2,
+                "segment_members": 3,
+                "excluded_by_reason": {r: int(r == "withdrawn") for r in EXCLUSION_REASONS},
+            }
+        },
+        "files": {"campers.csv": {"rows": 2, "sha256": "1" * 64}},
+    }
+    assert manifest_problems(manifest, {"campers.csv": "1" * 64}, audiences) == []
+    assert manifest_problems(manifest, {"campers.csv": "2" * 64}, audiences) == [
+        "campers.csv: its checksum is not the one in the manifest"
+    ]
+    assert manifest_problems(None, {}, audiences) == ["manifest.json is missing or unreadable"]
+    short = audiences.with_columns(segment_members=pl.lit(4, dtype=pl.Int64))
+    assert "campers: 4 members, but 2 exported and 1 excluded" in manifest_problems(
+        manifest, {"campers.csv": "1" * 64}, short
+    )
+
+
+def _reconciled_audiences() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "audience_id": ["campers"],
+            "size": [2],
+            "segment_members": [3],
+            **{f"excluded_{r}": [int(r == "withdrawn")] for r in EXCLUSION_REASONS},
+            "consent_snapshot_sha256": ["a" * 64],
+        }
+    )
 
 
 def test_segment_name_that_is_no_file_name_fails_the_schema_check_and_writes_no_file(

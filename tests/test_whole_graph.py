@@ -348,8 +348,12 @@ def _exports_of(graph: Graph, day: str) -> dict[str, object]:
         )
         for table in ("audiences", "people", "audience_memberships")
     }
-    files = {path.name: path.read_text() for path in sorted((graph.exports.path / day).glob("*"))}
-    return {"tables": tables, "files": files}
+    folder = graph.exports.path / day
+    files = {path.name: path.read_text() for path in sorted(folder.glob("*.csv"))}
+    # the manifest names the run that wrote the files: the rest of it must not change
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest.pop("run_id")
+    return {"tables": tables, "files": files, "manifest": manifest}
 
 
 def test_rebuilding_an_early_day_through_the_whole_graph_gives_the_same_exports(

@@ -22,7 +22,7 @@ from platform_assets.checks import (
     schema_verdict,
     volume_verdict,
 )
-from platform_assets.exports.build import build_exports, files_by_audience
+from platform_assets.exports.build import build_exports, day_manifest, files_by_audience
 from platform_assets.exports.consent import exclusion_counts
 from platform_assets.exports.inputs import (
     SEGMENT_MEMBERSHIP,
@@ -42,9 +42,11 @@ from platform_assets.exports.verification import (
     consent_verdict,
     file_violations,
     files_verdict,
+    manifest_problems,
     previous_sizes,
     size_verdict,
     table_violations,
+    with_manifest,
 )
 from platform_assets.partitions import DAILY_WRITER_STEP, daily_partitions
 from platform_assets.raw.assets import trailing_row_counts
@@ -55,7 +57,7 @@ from platform_assets.settings import (
     VOLUME_TRAILING_PARTITIONS,
 )
 from resources import TableWrite, Warehouse, WarehouseSession
-from resources.export_dir import ExportDirectory
+from resources.export_dir import MANIFEST, ExportDirectory
 
 # The export tables by name (`exports.<name>` in DuckDB), in the order they are written.
 TABLES = {table: dg.AssetKey([LAYER, table]) for table in SCHEMAS}
@@ -252,7 +254,10 @@ def _write_and_check(
             asset=FILES,
             blocking=True,
             description=f"{CONSENT_CHECK} Counted in the day's export tables and in every CSV "
-            "file written for the day (read back from disk); failing files are deleted.",
+            "file written for the day (read back from disk), and the day's manifest.json "
+            "reconciled (per audience: members = exported + excluded by reason, as in "
+            "exports.audiences; the consent snapshot; every file's checksum); failing files are "
+            "deleted.",
         ),
         dg.AssetCheckSpec(
             "schema",
@@ -280,11 +285,19 @@ def audience_files(
         files = files_by_audience(
             tables["audiences"], tables["people"], tables["audience_memberships"]
         )
-        paths = export_directory.write_day(day, files)
+        manifest = day_manifest(day, context.run_id, tables["audiences"], tables["people"].height)
+        paths = export_directory.write_day(day, files, manifest)
         written = export_directory.read_day(day)
-        verdict = consent_verdict(
-            table_violations(db, day, tables["people"], tables["audience_memberships"]),
-            file_violations(db, day, written),
+        verdict = with_manifest(
+            consent_verdict(
+                table_violations(db, day, tables["people"], tables["audience_memberships"]),
+                file_violations(db, day, written),
+            ),
+            manifest_problems(
+                export_directory.read_manifest(day),
+                export_directory.checksums(day),
+                tables["audiences"],
+            ),
         )
     shape = files_verdict(written, tables["audiences"])
     if not verdict.passed:
@@ -294,6 +307,8 @@ def audience_files(
     return dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str(export_directory.day_folder(day))),
+            "manifest": dg.MetadataValue.path(str(export_directory.day_folder(day) / MANIFEST)),
+            "consent_snapshot_sha256": str(manifest["consent_snapshot_sha256"]),
             "files": dg.MetadataValue.md(files_table(paths, files)),
             "file_paths": dg.MetadataValue.json([str(path) for path in paths]),
             "rows_per_file": dg.MetadataValue.json(

@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import polars as pl
 
-from platform_assets.exports.consent import address_states, member_exclusions
+from platform_assets.exports.consent import (
+    address_states,
+    consent_snapshot_sha256,
+    member_exclusions,
+)
 from platform_assets.exports.recommendations import recommend_products, recommendation_tokens
 from platform_assets.exports.settings import (
     AUDIENCE_DESCRIPTIONS,
     COUNTED_ORDER_STATUSES,
+    EXCLUSION_REASONS,
     RECOMMENDATIONS_PER_PERSON,
 )
 
@@ -23,6 +29,9 @@ AUDIENCE_COLUMNS = {
     "description": pl.String,
     "size": pl.Int64,
     "segment_members": pl.Int64,
+    # segment_members = size + every excluded_<reason>: the day's manifest reconciles it
+    **{f"excluded_{reason}": pl.Int64 for reason in EXCLUSION_REASONS},
+    "consent_snapshot_sha256": pl.String,
 }
 PEOPLE_COLUMNS = {
     "as_of_date": pl.Date,
@@ -86,6 +95,9 @@ class ExportInputs:
     unreadable_consent: pl.DataFrame = field(default_factory=no_unreadable_consent)
 
 
+_EXCLUDED_COLUMNS = {reason: f"excluded_{reason}" for reason in EXCLUSION_REASONS}
+
+
 @dataclass(frozen=True)
 class Exports:
     tables: dict[str, pl.DataFrame]  # by table name, as TABLE_COLUMNS
@@ -139,8 +151,16 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
         pl.lit(day).alias("as_of_date"), pl.col("segment").alias("audience_id"), "customer_id"
     )
     sizes = memberships.group_by("audience_id").agg(pl.len().cast(pl.Int64).alias("size"))
-    member_counts = members.group_by(pl.col("segment").alias("audience_id")).agg(
-        pl.len().cast(pl.Int64).alias("segment_members")
+    member_counts = (
+        members.join(exclusions.select("customer_id", "exclusion_reason"), on="customer_id")
+        .group_by(pl.col("segment").alias("audience_id"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("segment_members"),
+            *(
+                (pl.col("exclusion_reason") == reason).sum().cast(pl.Int64).alias(excluded)
+                for reason, excluded in _EXCLUDED_COLUMNS.items()
+            ),
+        )
     )
     # An audience that had members lately and has none today is exported empty: an email
     # platform that replaces its list from the file then empties it instead of keeping
@@ -149,7 +169,10 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
         inputs.recent_audiences.select(pl.col("audience_id").cast(pl.String))
         .unique()
         .join(member_counts, on="audience_id", how="anti")
-        .with_columns(pl.lit(0, dtype=pl.Int64).alias("segment_members"))
+        .with_columns(
+            pl.lit(0, dtype=pl.Int64).alias(column)
+            for column in ["segment_members", *_EXCLUDED_COLUMNS.values()]
+        )
     )
     audiences = (
         pl.concat([member_counts, emptied])
@@ -168,6 +191,7 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
             )
             .alias("description"),
             pl.col("size").fill_null(0),
+            pl.lit(consent_snapshot_sha256(states)).alias("consent_snapshot_sha256"),
         )
     )
     return Exports(
@@ -180,6 +204,31 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
         },
         exclusions=exclusions,
     )
+
+
+def day_manifest(
+    day: date, run_id: str, audiences: pl.DataFrame, people_exported: int
+) -> dict[str, Any]:
+    """What the day's files hold and why: the consent snapshot they were decided on, and per
+    audience its members, the people exported and the people excluded by reason (the export
+    directory adds each file's rows and checksum)."""
+    hashes = sorted(set(audiences["consent_snapshot_sha256"].to_list()))
+    return {
+        "as_of_date": day.isoformat(),
+        "run_id": run_id,
+        "consent_snapshot_sha256": hashes[0] if len(hashes) == 1 else hashes,
+        "people_exported": people_exported,
+        "audiences": {
+            row["audience_id"]: {
+                "size": row["size"],
+                "segment_members": row["segment_members"],
+                "excluded_by_reason": {
+                    reason: row[column] for reason, column in _EXCLUDED_COLUMNS.items()
+                },
+            }
+            for row in audiences.sort("audience_id").iter_rows(named=True)
+        },
+    }
 
 
 def files_by_audience(

@@ -11,6 +11,7 @@ export fewer people than before, never someone who has since said no.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import polars as pl
@@ -175,3 +176,10 @@ def exclusion_counts(exclusions: pl.DataFrame) -> dict[str, int]:
         .iter_rows()
     )
     return {reason: int(counts.get(reason, 0)) for reason in EXCLUSION_REASONS}
+
+
+def consent_snapshot_sha256(states: pl.DataFrame) -> str:
+    """A fingerprint of the consent a day's exports were decided on (`address_states`): the
+    same statements and suppressions give the same hash, any change to them another."""
+    snapshot = states.select("email", "exclusion_reason").sort("email", nulls_last=True)
+    return hashlib.sha256(snapshot.write_csv().encode()).hexdigest()

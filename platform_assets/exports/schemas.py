@@ -7,13 +7,23 @@ import polars as pl
 
 from platform_assets.cleaned.schemas import EMAIL_PATTERN
 from platform_assets.exports.build import TABLE_COLUMNS
+from platform_assets.exports.settings import EXCLUSION_REASONS
 from resources.export_dir import FILE_NAME
 
 # One name per layer: the Dagster group, the asset key prefix and the DuckDB schema.
 LAYER = "exports"
 
 REQUIRED = {
-    "audiences": {"as_of_date", "audience_id", "audience_name", "description", "size"},
+    "audiences": {
+        "as_of_date",
+        "audience_id",
+        "audience_name",
+        "description",
+        "size",
+        "segment_members",
+        "consent_snapshot_sha256",
+        *(f"excluded_{reason}" for reason in EXCLUSION_REASONS),
+    },
     "people": {"as_of_date", "customer_id", "email"},
     "audience_memberships": {"as_of_date", "audience_id", "customer_id"},
 }
@@ -26,6 +36,8 @@ COLUMNS: dict[str, dict[str, type[pl.DataType]]] = TABLE_COLUMNS
 CHECKS = {
     "size": [pa.Check.ge(0)],
     "segment_members": [pa.Check.ge(0)],
+    **{f"excluded_{reason}": [pa.Check.ge(0)] for reason in EXCLUSION_REASONS},
+    "consent_snapshot_sha256": [pa.Check.str_matches(r"^[0-9a-f]{64}$")],
     "email": [pa.Check.str_matches(EMAIL_PATTERN)],
     # The audience id becomes the CSV file name: a name the export directory would refuse fails
     # this blocking check, before any file is written.

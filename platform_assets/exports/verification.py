@@ -22,6 +22,7 @@ from platform_assets.exports.settings import (
     BOUNCE_RECOVERY_EVENTS,
     COMPLAINT_EVENTS,
     CONSENT_PURPOSE,
+    EXCLUSION_REASONS,
     GRANTED,
     UNSUBSCRIBE_EVENTS,
 )
@@ -202,6 +203,61 @@ def consent_verdict(tables: Mapping[str, Any], files: Mapping[str, int] | None =
         f"{total} exported row(s) reach people who may not be emailed ({where}): do not send;"
         " compare platform_assets/exports/consent.py with the SQL in verification.py and the"
         " consent of the example customer ids, then re-materialize the day",
+        metadata,
+    )
+
+
+def manifest_problems(
+    manifest: Mapping[str, Any] | None, checksums: Mapping[str, str], audiences: pl.DataFrame
+) -> list[str]:
+    """How the day's manifest, read back from disk, disagrees with exports.audiences and the
+    files on disk: every audience's counts add up (members = exported + excluded by reason),
+    match the table, and every file's checksum is the one the manifest recorded."""
+    if manifest is None:
+        return ["manifest.json is missing or unreadable"]
+    problems = []
+    snapshots = set(audiences["consent_snapshot_sha256"].to_list())
+    if snapshots and manifest.get("consent_snapshot_sha256") not in snapshots:
+        problems.append("the manifest's consent snapshot is not the one exports.audiences used")
+    listed = manifest.get("audiences") or {}
+    for row in audiences.iter_rows(named=True):
+        audience = row["audience_id"]
+        entry = listed.get(audience)
+        if not isinstance(entry, dict):
+            problems.append(f"{audience}: not in the manifest")
+            continue
+        excluded = {reason: row[f"excluded_{reason}"] for reason in EXCLUSION_REASONS}
+        if (
+            entry.get("size") != row["size"]
+            or entry.get("segment_members") != row["segment_members"]
+            or entry.get("excluded_by_reason") != excluded
+        ):
+            problems.append(f"{audience}: the manifest's counts differ from exports.audiences")
+        if row["segment_members"] != row["size"] + sum(excluded.values()):
+            problems.append(
+                f"{audience}: {row['segment_members']} members, but {row['size']} exported and"
+                f" {sum(excluded.values())} excluded"
+            )
+    recorded = manifest.get("files") or {}
+    for name, sha256 in sorted(checksums.items()):
+        if (recorded.get(name) or {}).get("sha256") != sha256:
+            problems.append(f"{name}: its checksum is not the one in the manifest")
+    problems += [
+        f"{name}: in the manifest, not on disk" for name in sorted(set(recorded) - set(checksums))
+    ]
+    return problems
+
+
+def with_manifest(verdict: Verdict, problems: list[str]) -> Verdict:
+    """The consent verdict of the files, failed as well when the manifest does not reconcile."""
+    metadata = {**verdict.metadata, "manifest_problems": problems[:20]}
+    if not problems:
+        return Verdict(verdict.passed, f"{verdict.description}; the manifest reconciles", metadata)
+    return Verdict(
+        False,
+        f"the day's manifest does not reconcile ({len(problems)} problem(s), first:"
+        f" {problems[0]}); the files were removed: re-materialize the day"
+        + ("" if verdict.passed else f". Also: {verdict.description}"),
         metadata,
     )
 
