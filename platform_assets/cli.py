@@ -70,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     retract.add_argument("--reason", required=True, help="why, kept with the retraction")
 
     commands.add_parser("summary", help="row counts of every table in the warehouse")
+
+    audit = commands.add_parser(
+        "audit",
+        help="the audit trail (ops.audit_log), newest first",
+        description="Every export file written (audience, day, rows, checksums, the run that"
+        " wrote it). Never a person's identifiers.",
+    )
+    audit.add_argument("--action", help="only this action, e.g. export_written")
+    audit.add_argument("--limit", type=int, default=50)
     return parser
 
 
@@ -89,7 +98,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(arguments)
     if arguments.command == "retract":
         return _retract(arguments)
+    if arguments.command == "audit":
+        return _audit(arguments)
     return _summary()
+
+
+def _audit(arguments: argparse.Namespace) -> int:
+    from resources import Warehouse
+    from resources.audit import read_audit
+
+    entries = read_audit(Warehouse(), action=arguments.action, limit=arguments.limit)
+    if entries.is_empty():
+        print("the audit log is empty")
+        return 0
+    for row in entries.iter_rows(named=True):
+        checksum = (row["checksum"] or "")[:12]
+        print(
+            f"{row['recorded_at']:%Y-%m-%d %H:%M:%S}  {row['action']:<15} {row['subject']:<24}"
+            f" day {row['partition_key'] or '-'}  rows {row['row_count']}  sha256 {checksum}"
+            f"  manifest {(row['manifest_sha256'] or '')[:12]}  run {row['run_id'] or '-'}"
+        )
+    return 0
 
 
 def _retract(arguments: argparse.Namespace) -> int:

@@ -101,6 +101,10 @@ class ExportDirectory(dg.ConfigurableResource):
             return None
         return document if isinstance(document, dict) else None
 
+    def manifest_sha256(self, day: date) -> str | None:
+        path = self.day_folder(day) / MANIFEST
+        return file_sha256(path) if path.is_file() else None
+
     def checksums(self, day: date) -> dict[str, str]:
         """SHA-256 of every CSV file of the day as it is on disk, by file name."""
         return {path.name: file_sha256(path) for path in self.day_files(day)}

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from platform_assets import settings as platform_settings
+from platform_assets.cli import main as cli_main
 from platform_assets.exports import assets as export_assets_module
 from platform_assets.exports import build as build_module
 from platform_assets.exports import export_assets
@@ -666,6 +667,30 @@ def test_file_with_an_address_that_may_not_be_emailed_fails_and_is_deleted(
     assert checks[("exports/people", "consent_safe")] is True
     assert checks[("exports/audience_files", "consent_safe")] is False
     assert world["export_directory"].day_files(DAY) == []
+
+
+def test_every_file_written_is_in_the_audit_log_and_cdp_audit_lists_it(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _materialize(world), _materialize(world)
+    assert first.success and second.success
+    rows = _query(
+        world,
+        "select subject, partition_key, row_count, checksum, manifest_sha256, run_id"
+        " from ops.audit_log where action = 'export_written' order by recorded_at",
+    )
+    folder = world["export_directory"].day_folder(DAY)
+    file_sha = hashlib.sha256((folder / f"{SEGMENT}.csv").read_bytes()).hexdigest()
+    manifest_sha = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    # appended, one row per write: the trail keeps the first write too
+    assert [row[:4] for row in rows] == [(SEGMENT, PARTITION, PEOPLE_IN_SEGMENT - 1, file_sha)] * 2
+    assert rows[1][4] == manifest_sha and rows[1][5] == second.run_id != rows[0][5]
+    assert all("@" not in str(value) for row in rows for value in row)
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(world["warehouse"].path))
+    assert cli_main(["audit", "--action", "export_written"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and all(SEGMENT in line and file_sha[:12] in line for line in printed)
+    assert second.run_id in printed[0]  # newest first
 
 
 def test_a_manifest_that_does_not_reconcile_fails_the_consent_check_and_removes_the_files(

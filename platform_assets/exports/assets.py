@@ -57,6 +57,7 @@ from platform_assets.settings import (
     VOLUME_TRAILING_PARTITIONS,
 )
 from resources import TableWrite, Warehouse, WarehouseSession
+from resources.audit import AuditEntry, record_audit
 from resources.export_dir import MANIFEST, ExportDirectory
 
 # The export tables by name (`exports.<name>` in DuckDB), in the order they are written.
@@ -304,6 +305,9 @@ def audience_files(
         # Nothing unsafe may wait on disk for an email platform to pick up.
         export_directory.remove_day(day)
         paths = []
+    else:
+        with warehouse.session() as db:
+            record_audit(db, written_audit(day, context.run_id, export_directory))
     return dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str(export_directory.day_folder(day))),
@@ -320,6 +324,25 @@ def audience_files(
             {"consent_safe": verdict, "schema": shape}, WARNING_CHECKS, asset_key=FILES
         ),
     )
+
+
+def written_audit(day: date, run_id: str, export_directory: ExportDirectory) -> list[AuditEntry]:
+    """One audit entry per file of the day as it is on disk, with the manifest's checksum."""
+    manifest = export_directory.read_manifest(day) or {}
+    manifest_sha256 = export_directory.manifest_sha256(day)
+    return [
+        AuditEntry(
+            action="export_written",
+            subject=name.removesuffix(".csv"),
+            partition_key=day.isoformat(),
+            row_count=(manifest.get("files") or {}).get(name, {}).get("rows"),
+            checksum=checksum,
+            manifest_sha256=manifest_sha256,
+            run_id=run_id,
+            details={"file": str(export_directory.day_folder(day) / name)},
+        )
+        for name, checksum in sorted(export_directory.checksums(day).items())
+    ]
 
 
 def files_table(paths: list[Path], files: dict[str, pl.DataFrame]) -> str:
