@@ -905,6 +905,62 @@ def test_consent_rows_that_cannot_be_read_hold_their_people_back(
     assert "@" not in json.dumps(verdict.metadata) + verdict.description
 
 
+def test_consent_lines_the_raw_layer_rejects_hold_back_their_address_or_the_whole_day(
+    land: Any, materialize_day: Any, warehouse: Any
+) -> None:
+    from platform_assets.exports.inputs import consent_held_back_by, read_unreadable_consent
+
+    landed = date(2026, 11, 2)  # the day `land` lands on
+    land("consent", "consent.jsonl", "\n".join([
+        '{"subject_email": "ann@x.com", "purpose": "email_marketing", "status": "granted",'
+        ' "recorded_at": "2026-10-01T09:00:00Z", "source": "signup_form"}',
+        '{"subject_email": "eve@x.com", "purpose": "email_marketing", "status": "withdrawn"',
+    ]) + "\n")  # fmt: skip
+    assert materialize_day('key:"raw/consent" or key:"cleaned/consent"').success
+    with warehouse.session(read_only=True) as db:
+        unreadable = read_unreadable_consent(db)
+        assert consent_held_back_by(db, landed) == []
+    assert unreadable["email"].to_list() == ["eve@x.com"]
+    assert unreadable["rule"][0].startswith("unreadable_line:invalid JSON")
+    # a line with no address in it, and a file nobody can read, may withdraw anyone
+    land("consent", "more.jsonl", '{"purpose": "email_marketing", "status": \n')
+    land("consent", "consent.xlsx", b"PK\x03\x04 a spreadsheet")
+    assert materialize_day('key:"raw/consent" or key:"cleaned/consent"').success
+    with warehouse.session(read_only=True) as db:
+        held = consent_held_back_by(db, landed)
+        assert consent_held_back_by(db, landed - timedelta(days=1)) == []
+    assert [entry.split(":")[0] for entry in held] == [
+        "consent/2026-11-02/consent.xlsx",
+        "consent/2026-11-02/more.jsonl line 1",
+    ]
+
+
+def test_an_unreadable_consent_file_holds_the_days_exports_back(world: dict[str, Any]) -> None:
+    assert _materialize(world).success
+    before = world["export_directory"].day_files(DAY)
+    _write_tables(
+        world["database"],
+        {
+            "raw.landed_files": pl.DataFrame(
+                {
+                    "source": ["consent"],
+                    "_partition_date": [DAY - timedelta(days=1)],
+                    "file": ["consent/2026-11-02/consent.csv.gz"],
+                    "status": ["rejected"],
+                    "reason": ["not a gzip file"],
+                }
+            )
+        },
+    )
+    result = _materialize(world)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = str(failure.event_specific_data)
+    assert "held back" in message and "consent/2026-11-02/consent.csv.gz" in message
+    # the files of the day stay as they were: nothing new was decided without that file
+    assert world["export_directory"].day_files(DAY) == before
+
+
 def test_a_readable_statement_after_the_unreadable_one_settles_it() -> None:
     unreadable = pl.DataFrame(
         [("a@x.com", "consent", "consent/2026-11-01/c.csv", 2, "invalid_required",

@@ -27,6 +27,7 @@ from platform_assets.exports.consent import exclusion_counts
 from platform_assets.exports.inputs import (
     SEGMENT_MEMBERSHIP,
     UPSTREAM,
+    consent_held_back_by,
     read_export_inputs,
     table_name,
 )
@@ -153,6 +154,15 @@ def export_tables(
     exports.audience_memberships, replace them in one transaction, then check them."""
     day = date.fromisoformat(context.partition_key)
     with warehouse.session() as db:
+        held_back_by = consent_held_back_by(db, day)
+        if held_back_by:
+            raise dg.Failure(
+                description=f"Exports for {day} held back: {len(held_back_by)} consent file(s)"
+                f" or line(s) landed by then could not be read ({'; '.join(held_back_by[:5])})."
+                " Any of them may withdraw someone's consent. Land a corrected file (or retract"
+                " it with `cdp retract` when it was sent by mistake), then re-materialize the day.",
+                metadata={"unreadable_consent": dg.MetadataValue.json(held_back_by[:50])},
+            )
         inputs = read_export_inputs(db, day)
         if inputs.members.is_empty():
             raise dg.Failure(

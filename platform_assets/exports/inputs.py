@@ -35,6 +35,8 @@ GOLDEN_CUSTOMERS = dg.AssetKey(["identity", "golden_customers"])
 CUSTOMER_RECORDS = dg.AssetKey(["identity", "customer_records"])
 CONSENT = dg.AssetKey(["cleaned", "consent"])
 EMAIL_EVENTS = dg.AssetKey(["cleaned", "email_events"])
+# An address inside a line of text (a consent line that could not be parsed).
+ADDRESS_IN_TEXT = r"[^@\s,;\"']+@[^@\s,;\"']+\.[^@\s,;\"']+"
 ORDERS = dg.AssetKey(["cleaned", "orders"])
 PRODUCTS = dg.AssetKey(["cleaned", "products"])
 # The layer's own earlier output: which audiences had members on recent days.
@@ -155,6 +157,33 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
     )
 
 
+def consent_held_back_by(db: WarehouseSession, day: date) -> list[str]:
+    """Consent that could not be read at all, landed by `day`: every consent file the raw layer
+    rejected, and every rejected consent line with no address in it. Any of them holds the
+    day's exports back: the statement nobody can read may be a withdrawal of anyone."""
+    found = []
+    if db.table_exists("raw.landed_files"):
+        found += [
+            f"{row['file']}: {row['reason']}"
+            for row in db.query(
+                "select file, reason from raw.landed_files where source = 'consent'"
+                " and status = 'rejected' and _partition_date <= ? order by file",
+                [day],
+            ).to_dicts()
+        ]
+    if db.table_exists("raw.rejected_lines"):
+        found += [
+            f"{row['file']} line {row['row_number']}: {row['reason']}"
+            for row in db.query(
+                "select file, row_number, reason from raw.rejected_lines"
+                " where source = 'consent' and _partition_date <= ?"
+                " and regexp_extract(raw_text, ?) = '' order by file, row_number",
+                [day, ADDRESS_IN_TEXT],
+            ).to_dicts()
+        ]
+    return found
+
+
 def read_unreadable_consent(db: WarehouseSession) -> pl.DataFrame:
     """Consent statements and suppressions the cleaned layer quarantined, whenever they
     landed: every consent row, and the email events whose type is or looks like a suppression.
@@ -178,6 +207,16 @@ def read_unreadable_consent(db: WarehouseSession) -> pl.DataFrame:
                     ?)"""
         )
         parameters += [list(SUPPRESSION_EVENTS), SUPPRESSION_LOOKALIKE]
+    if db.table_exists("raw.rejected_lines"):
+        # A consent line the raw layer could not even split into fields: the address found in
+        # its text is held back (a line with none holds the whole day, see held_back_by).
+        selects.append(
+            """select lower(regexp_extract(raw_text, ?)), 'consent', file, row_number,
+                'unreadable_line:' || reason, _partition_date
+            from raw.rejected_lines
+            where source = 'consent' and regexp_extract(raw_text, ?) <> ''"""
+        )
+        parameters += [ADDRESS_IN_TEXT, ADDRESS_IN_TEXT]
     if not selects:
         return no_unreadable_consent()
     found = db.query(" union all ".join(selects) + " order by 3, 4", parameters)
