@@ -77,6 +77,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Every export file written (audience, day, rows, checksums, the run that"
         " wrote it). Never a person's identifiers.",
     )
+    subject = commands.add_parser(
+        "export-subject",
+        help="everything held about one person, as one JSON document (a right-of-access request)",
+        description="Finds the person through the identity graph (every record linked to their"
+        " customer id, and every address those records carry) and writes every row of theirs,"
+        " from raw to the exports, as JSON. Recorded in the audit log (counts only).",
+    )
+    who = subject.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email")
+    who.add_argument("--customer-id")
+    subject.add_argument("--output", type=Path, help="write here instead of standard output")
     audit.add_argument("--action", help="only this action, e.g. export_written")
     audit.add_argument("--limit", type=int, default=50)
     return parser
@@ -100,7 +111,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _retract(arguments)
     if arguments.command == "audit":
         return _audit(arguments)
+    if arguments.command == "export-subject":
+        return _export_subject(arguments)
     return _summary()
+
+
+def _export_subject(arguments: argparse.Namespace) -> int:
+    import json
+
+    from platform_assets.privacy.subject import find_subject, subject_export
+    from resources import Warehouse
+    from resources.audit import AuditEntry, record_audit
+
+    with Warehouse().session() as db:
+        subject = find_subject(db, email=arguments.email, customer_id=arguments.customer_id)
+        document = subject_export(db, subject)
+        if not document["tables"]:
+            print("no such person: nothing is held about them", file=sys.stderr)
+            return 1
+        counts = {table: len(rows) for table, rows in document["tables"].items()}
+        record_audit(
+            db,
+            [
+                AuditEntry(
+                    action="subject_exported",
+                    subject=",".join(subject.customer_ids) or "(no customer id)",
+                    row_count=sum(counts.values()),
+                    details={"rows_per_table": counts},
+                )
+            ],
+        )
+    text = json.dumps(document, indent=2, sort_keys=True, default=str)
+    if arguments.output:
+        arguments.output.write_text(text)
+        print(
+            f"{sum(counts.values())} rows from {len(counts)} tables written to {arguments.output}"
+        )
+    else:
+        print(text)
+    return 0
 
 
 def _audit(arguments: argparse.Namespace) -> int:

@@ -106,7 +106,18 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "audience_name": "The audience's display name.",
     "description": "What the audience is for, from segments.yml.",
     "size": "How many consenting people the audience holds on the day.",
-    "segment_members": "How many people the segment held before the consent gate.",
+    "segment_members": "How many people the segment held before the consent gate: size plus "
+    "every excluded_ count.",
+    # EXCLUSION_REASONS of the exports' settings (importing them here would be circular; the UI
+    # test fails on an undescribed column)
+    **{
+        f"excluded_{reason}": f"Segment members left out of the audience for `{reason}`."
+        for reason in (
+            *("no_email", "unreadable_consent", "no_consent", "withdrawn", "complaint"),
+            *("hard_bounce", "unsubscribed", "shared_email"),
+        )
+    },
+    "consent_snapshot_sha256": "SHA-256 of the consent state the day's exports were decided on.",
     "favourite_category": "The category the person bought most in the last 365 days.",
     "last_purchased_product": "The name of the product the person bought last.",
     "because_you_bought": "The product the recommendations are based on.",

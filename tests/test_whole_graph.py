@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,6 +20,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from platform_assets.cli import main as cli_main
 from platform_assets.definitions import defs
 from platform_assets.generator import GeneratorConfig, generate
 from platform_assets.identity.assets import MODEL_KEY
@@ -288,6 +290,39 @@ def test_every_check_of_the_graph_reports_a_result_every_day(graph: Graph) -> No
         missing = graph.checks_expected[day] - graph.checks_reported[day]
         assert not missing, (day, sorted(check.to_user_string() for check in missing))
     assert any("ref_dim_date" in check.name for check in graph.checks_reported[LAST_DAY])
+
+
+def test_a_subject_export_holds_the_persons_rows_of_every_layer_and_nobody_elses(
+    graph: Graph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(graph.warehouse.path))
+    document_path = tmp_path / "wendy.json"
+    # the address as the person writes it to the data protection officer
+    assert cli_main(["export-subject", "--email", " Wendy.Known@KnownPeople.org", "--output",
+                     str(document_path)]) == 0  # fmt: skip
+    document = json.loads(document_path.read_text())
+    assert document["customer_ids"] == [graph.customer_of["KNOWN-WENDY"]]
+    tables = document["tables"]
+    # every source that holds her, in raw and cleaned; her identity, segments and exports
+    assert {"raw.shop_customers", "cleaned.shop_customers", "raw.orders", "cleaned.orders"} < set(
+        tables
+    )
+    assert {"raw.consent", "cleaned.consent", "identity.golden_customers"} < set(tables)
+    assert {row["status"] for row in tables["cleaned.consent"]} == {"granted", "withdrawn"}
+    assert [row["order_id"] for row in tables["cleaned.orders"]] == ["ORD-KNOWN-WENDY"]
+    assert tables["identity.golden_customers"][0]["first_name"] == "Wilhelmina"
+    assert "segments.segment_membership" in tables
+    # nobody else's: no other known person, no other address anywhere in the document
+    text = json.dumps(document)
+    assert "Carolina" not in text and "Bartholomew" not in text
+    addresses = set(re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", text))
+    assert addresses == {_email("wendy")}
+    audit = _query(
+        graph,
+        "select subject, row_count from ops.audit_log where action = 'subject_exported'",
+    )
+    assert audit == [(graph.customer_of["KNOWN-WENDY"], sum(len(rows) for rows in tables.values()))]
+    assert cli_main(["export-subject", "--email", "nobody@nowhere.example"]) == 1
 
 
 def test_days_of_python_models_leave_no_working_tables_behind(graph: Graph) -> None:

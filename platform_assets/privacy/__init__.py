@@ -1,0 +1,1 @@
+"""The data subject's rights: access (a subject export) and, built on the same lookup, erasure."""
