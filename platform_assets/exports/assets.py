@@ -299,6 +299,7 @@ def audience_files(
         manifest = day_manifest(day, context.run_id, tables["audiences"], tables["people"].height)
         paths = export_directory.write_day(day, files, manifest)
         written = export_directory.read_day(day)
+        checksums = export_directory.checksums(day)
         verdict = with_manifest(
             consent_verdict(
                 table_violations(db, day, tables["people"], tables["audience_memberships"]),
@@ -306,7 +307,7 @@ def audience_files(
             ),
             manifest_problems(
                 export_directory.read_manifest(day),
-                export_directory.checksums(day),
+                checksums,
                 tables["audiences"],
             ),
         )
@@ -317,7 +318,8 @@ def audience_files(
         paths = []
     else:
         with warehouse.session() as db:
-            record_audit(db, written_audit(day, context.run_id, export_directory))
+            audit = written_audit(day, context.run_id, export_directory, checksums, files)
+            record_audit(db, audit)
     return dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str(export_directory.day_folder(day))),
@@ -336,22 +338,28 @@ def audience_files(
     )
 
 
-def written_audit(day: date, run_id: str, export_directory: ExportDirectory) -> list[AuditEntry]:
-    """One audit entry per file of the day as it is on disk, with the manifest's checksum."""
-    manifest = export_directory.read_manifest(day) or {}
+def written_audit(
+    day: date,
+    run_id: str,
+    export_directory: ExportDirectory,
+    checksums: dict[str, str],
+    files: dict[str, pl.DataFrame],
+) -> list[AuditEntry]:
+    """One audit entry per file of the day: its rows as written, and the checksum the
+    reconciliation read from disk."""
     manifest_sha256 = export_directory.manifest_sha256(day)
     return [
         AuditEntry(
             action="export_written",
             subject=name.removesuffix(".csv"),
             partition_key=day.isoformat(),
-            row_count=(manifest.get("files") or {}).get(name, {}).get("rows"),
+            row_count=files[name.removesuffix(".csv")].height,
             checksum=checksum,
             manifest_sha256=manifest_sha256,
             run_id=run_id,
             details={"file": str(export_directory.day_folder(day) / name)},
         )
-        for name, checksum in sorted(export_directory.checksums(day).items())
+        for name, checksum in sorted(checksums.items())
     ]
 
 
