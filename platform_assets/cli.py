@@ -88,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--email")
     who.add_argument("--customer-id")
     subject.add_argument("--output", type=Path, help="write here instead of standard output")
+    erase = commands.add_parser(
+        "erase",
+        help="forget one person everywhere, with proof (a right-to-erasure request)",
+        description="Finds the person through the identity graph; in one transaction records a"
+        " tombstone of each identifier (salted hashes) and deletes their rows from every table;"
+        " rewrites every landing file, archived file and export file holding them; notifies"
+        " CDP_ERASURE_WEBHOOK_URL when set; then scans every table and file for them and exits"
+        " 1 if anything remains. Safe to run again: it finishes an interrupted erasure.",
+    )
+    whom = erase.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--email")
+    whom.add_argument("--customer-id")
     audit.add_argument("--action", help="only this action, e.g. export_written")
     audit.add_argument("--limit", type=int, default=50)
     return parser
@@ -113,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit(arguments)
     if arguments.command == "export-subject":
         return _export_subject(arguments)
+    if arguments.command == "erase":
+        return _erase(arguments)
     return _summary()
 
 
@@ -150,6 +164,93 @@ def _export_subject(arguments: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _erase(arguments: argparse.Namespace) -> int:
+    from platform_assets.privacy.erasure import erase, remaining
+    from resources import ExportDirectory, LandingArchive, LandingZone, Warehouse
+
+    warehouse = Warehouse()
+    # Dagster's own storage is searched too: a log line naming the person would outlive them.
+    scanned = tuple(
+        Path(os.environ[name])
+        for name in ("DAGSTER_HOME", "CDP_ARTIFACT_DIR")
+        if os.environ.get(name)
+    )
+    salt = os.environ["CDP_PII_SALT"]
+    places = (LandingZone(), LandingArchive().beside(warehouse.path), ExportDirectory())
+    with _one_run_at_a_time(warehouse.path):
+        with warehouse.session() as db:
+            report = erase(
+                db, *places, salt=salt, email=arguments.email, customer_id=arguments.customer_id
+            )
+        if report.subject is None:
+            print(f"no such customer id: {arguments.customer_id}", file=sys.stderr)
+            return 1
+        # Deleted rows stay in the file's freed blocks until compacted away.
+        warehouse.compact()
+        with warehouse.session() as db:
+            report.remaining = remaining(
+                db, *places, report.subject, salt, (warehouse.path, *scanned)
+            )
+            notification = _notify_erasure(report, arguments.email)
+            _audit_erasure(db, report, notification)
+    print(
+        f"erasure {report.erasure_id}{' (run again)' if report.earlier else ''}:"
+        f" {sum(report.rows_deleted.values())} row(s) deleted from {len(report.rows_deleted)}"
+        f" table(s), {sum(report.rows_scrubbed.values())} row(s) removed from"
+        f" {len(report.rows_scrubbed)} file(s); email platform notified: {notification}"
+    )
+    for line in report.remaining:
+        print(f"  still holds the person: {line}", file=sys.stderr)
+    if report.remaining:
+        print("the erasure is not complete: run it again, or remove what is named", file=sys.stderr)
+        return 1
+    if notification.startswith("failed"):
+        print("the email platform was not notified: run the erasure again", file=sys.stderr)
+        return 1
+    print("verified: no table or file holds the person's identifiers or hashes")
+    return 0
+
+
+def _notify_erasure(report: Any, email: str | None) -> str:
+    """Ask the email platform to forget the person too (CDP_ERASURE_WEBHOOK_URL)."""
+    from resources.alerts import post_with_retries
+
+    url = os.environ.get("CDP_ERASURE_WEBHOOK_URL")
+    if not url:
+        return "not configured"
+    body = {
+        "event": "erasure",
+        "erasure_id": report.erasure_id,
+        "emails": sorted({*report.subject.emails, *([email.strip().lower()] if email else [])}),
+        "customer_ids": report.customer_ids,
+    }
+    return post_with_retries(url, body, "erasure")
+
+
+def _audit_erasure(db: Any, report: Any, notification: str) -> None:
+    from resources.audit import AuditEntry, record_audit
+
+    deleted, scrubbed = report.rows_deleted, report.rows_scrubbed
+    record_audit(
+        db,
+        [
+            AuditEntry(
+                action="erasure",
+                subject=report.erasure_id,
+                row_count=sum(deleted.values()) + sum(scrubbed.values()),
+                details={
+                    "rows_per_table": deleted,
+                    "rows_per_file": scrubbed,
+                    "run_again": report.earlier,
+                    "complete": report.complete,
+                    "remaining": len(report.remaining),
+                    "notification": notification,
+                },
+            )
+        ],
+    )
 
 
 def _audit(arguments: argparse.Namespace) -> int:

@@ -89,22 +89,28 @@ class AlertSink(dg.ConfigurableResource):
         return announced
 
     def _deliver(self, url: str, body: dict[str, Any]) -> str:
-        delay = 0.5
-        last = ""
-        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-            try:
-                response = httpx.post(url, json=body, timeout=DELIVERY_TIMEOUT_SECONDS)
-                if response.status_code < 300:
-                    return "delivered"
-                last = f"HTTP {response.status_code}"
-            except httpx.HTTPError as error:
-                last = type(error).__name__
-            if attempt < DELIVERY_ATTEMPTS:
-                time.sleep(delay)
-                delay *= 2
-        # The URL can hold a secret token: it is never logged, only the outcome.
-        logger.warning("alert webhook failed after %d attempts: %s", DELIVERY_ATTEMPTS, last)
-        return f"failed: {last}"
+        return post_with_retries(url, body, "alert")
+
+
+def post_with_retries(url: str, body: dict[str, Any], what: str) -> str:
+    """POST JSON with bounded retries and back-off; "delivered" or "failed: <why>", never an
+    exception."""
+    delay = 0.5
+    last = ""
+    for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+        try:
+            response = httpx.post(url, json=body, timeout=DELIVERY_TIMEOUT_SECONDS)
+            if response.status_code < 300:
+                return "delivered"
+            last = f"HTTP {response.status_code}"
+        except httpx.HTTPError as error:
+            last = type(error).__name__
+        if attempt < DELIVERY_ATTEMPTS:
+            time.sleep(delay)
+            delay *= 2
+    # The URL can hold a secret token: it is never logged, only the outcome.
+    logger.warning("%s webhook failed after %d attempts: %s", what, DELIVERY_ATTEMPTS, last)
+    return f"failed: {last}"
 
 
 def _payload(item: Alert | Resolution, alert_id: str, resolved: bool = False) -> dict[str, Any]:

@@ -14,15 +14,18 @@ Layout under the root (CDP_ARCHIVE_DIR, default `archive/` beside the warehouse 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
+from resources.landing_zone import replace_atomically
 from resources.paths import resolve_path
 from resources.warehouse import resolve_duckdb_path
 
@@ -157,6 +160,69 @@ class LandingArchive(dg.ConfigurableResource):
             },
         )
         return archived
+
+    def scrub(self, scrub: Callable[[str, str, bytes], tuple[bytes, int]]) -> dict[str, int]:
+        """Rewrite every archived version of every file through `scrub(source, file name,
+        bytes) -> (bytes, rows removed)` (erasure only); returns the rows removed per landing
+        path.
+
+        The scrubbed bytes become objects of their own, each day's manifest is replaced
+        atomically to name them (retractions follow their file), and then every object no
+        manifest names is deleted. Interrupted anywhere, running it again finishes the job.
+        """
+        removed_by_path: dict[str, int] = {}
+        for manifest in sorted((self.path / "manifest").glob("*/*.jsonl")):
+            source = manifest.parent.name
+            entries = [json.loads(line) for line in manifest.read_text().splitlines() if line]
+            replaced: dict[str, tuple[str, int]] = {}
+            for entry in entries:
+                old = entry.get("sha256", "")
+                if entry["event"] != "archived" or old in replaced:
+                    continue
+                target = self._object(old)
+                if not target.exists():
+                    continue
+                kept, removed = scrub(source, entry["file"].rsplit("/", 1)[-1], target.read_bytes())
+                if removed:
+                    new = hashlib.sha256(kept).hexdigest()
+                    if not self._object(new).exists():
+                        _write_durably(self._object(new), kept)
+                    replaced[old] = (new, len(kept))
+                    removed_by_path[entry["file"]] = removed_by_path.get(entry["file"], 0) + removed
+            if replaced:
+                for entry in entries:
+                    if entry.get("sha256") in replaced:
+                        new, size = replaced[entry["sha256"]]
+                        entry["sha256"] = new
+                        if "size_bytes" in entry:
+                            entry["size_bytes"] = size
+                lines = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries)
+                replace_atomically(manifest, lines.encode())
+        self._delete_unnamed_objects()
+        return removed_by_path
+
+    def _delete_unnamed_objects(self) -> None:
+        named = {
+            entry["sha256"]
+            for manifest in (self.path / "manifest").glob("*/*.jsonl")
+            for line in manifest.read_text().splitlines()
+            if line and "sha256" in (entry := json.loads(line))
+        }
+        for target in (self.path / "objects").glob("*/*"):
+            if target.is_file() and target.name not in named:
+                target.unlink()
+
+    def every_object(self) -> list[tuple[str, str, Path]]:
+        """(source, landing path, object path) of every archived version still on disk."""
+        found = []
+        for manifest in sorted((self.path / "manifest").glob("*/*.jsonl")):
+            for line in manifest.read_text().splitlines():
+                entry = json.loads(line) if line else {}
+                if entry.get("event") == "archived" and self._object(entry["sha256"]).exists():
+                    found.append(
+                        (manifest.parent.name, entry["file"], self._object(entry["sha256"]))
+                    )
+        return found
 
     def _entries(self, source: str, day: str) -> list[dict]:
         manifest = self._manifest(source, day)

@@ -60,6 +60,19 @@ SETTINGS = [
         secret=True,
     ),
     Setting(
+        "CDP_ERASURE_WEBHOOK_URL",
+        "(unset: no notification)",
+        "The email platform's endpoint that `cdp erase` asks to delete an erased person.",
+        secret=True,
+    ),
+    Setting(
+        "CDP_DUCKDB_ENCRYPTION_KEY",
+        "(unset: a plain file)",
+        "Encrypts the warehouse file (DuckDB's AES-GCM) for every layer, dbt included; needed"
+        " to open it again.",
+        secret=True,
+    ),
+    Setting(
         "CDP_PII_SALT",
         "(required; `make demo` sets a demo salt)",
         "Salt of the hashed identifiers in the marts and exports: a long random secret, kept"

@@ -39,7 +39,20 @@ def set_salt(connection: Any) -> None:
 class Plugin(BasePlugin):
     def configure_connection(self, conn: Any) -> None:
         set_salt(conn)
+        if key := os.environ.get("CDP_DUCKDB_ENCRYPTION_KEY"):
+            # Attached here, with the key, before dbt's own `ATTACH IF NOT EXISTS` of the
+            # `encrypted` target (which then finds it attached): the key stays out of the
+            # profile and of every statement dbt logs. Python models get this connection.
+            from resources.warehouse import attach_encrypted, resolve_duckdb_path
+
+            attach_encrypted(conn, resolve_duckdb_path(), key)
 
     def configure_cursor(self, cursor: Any) -> None:
         # Each cursor is a connection of its own in DuckDB: variables are not shared.
         set_salt(cursor)
+        if os.environ.get("CDP_DUCKDB_ENCRYPTION_KEY"):
+            # The encrypted warehouse sits beside dbt's in-memory database: the default here
+            # too, so unqualified names in hooks and tests read it.
+            from resources.warehouse import resolve_duckdb_path
+
+            cursor.execute(f'use "{resolve_duckdb_path().stem}"')

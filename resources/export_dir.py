@@ -83,6 +83,43 @@ class ExportDirectory(dg.ConfigurableResource):
         shutil.rmtree(retired, ignore_errors=True)
         return sorted(folder / f"{name}.csv" for name in files)
 
+    def rewrite_day(
+        self,
+        day: date,
+        changed: Mapping[str, tuple[bytes, int | None]],
+        manifest: Mapping[str, Any],
+    ) -> None:
+        """Replace some files of a day (erasure only: file name -> bytes and rows), keeping the
+        others byte for byte, and the manifest with `manifest` plus the changed files' rows and
+        checksums; swapped in whole, as `write_day` does."""
+        folder = self.day_folder(day)
+        staging = folder.with_name(f".{folder.name}.writing")
+        retired = folder.with_name(f".{folder.name}.replaced")
+        for leftover in (staging, retired):
+            shutil.rmtree(leftover, ignore_errors=True)
+        shutil.copytree(folder, staging)
+        checksums = dict(manifest.get("files") or {})
+        for name, (content, rows) in changed.items():
+            (staging / name).write_bytes(content)
+            checksums[name] = {"rows": rows, "sha256": file_sha256(staging / name)}
+        document = {**manifest, "files": checksums}
+        (staging / MANIFEST).write_text(json.dumps(document, indent=2, sort_keys=True))
+        folder.rename(retired)
+        staging.rename(folder)
+        shutil.rmtree(retired, ignore_errors=True)
+
+    def days(self) -> list[date]:
+        """Every day with a folder of files."""
+        if not self.path.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.path.iterdir()):
+            try:
+                found.append(date.fromisoformat(entry.name))
+            except ValueError:
+                continue
+        return found
+
     def remove_day(self, day: date) -> None:
         shutil.rmtree(self.day_folder(day), ignore_errors=True)
 

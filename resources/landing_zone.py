@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -147,6 +148,36 @@ class LandingZone(dg.ConfigurableResource):
     def read_bytes(self, landing_file: LandingFile) -> bytes:
         return landing_file.path.read_bytes()
 
+    def replace_file(self, landing_file: LandingFile, content: bytes) -> None:
+        """Replace a landed file's bytes atomically (erasure only): a hidden temporary name,
+        fsynced, renamed over it. Its modification time is kept, so the rewrite does not read
+        as a sender still writing the file."""
+        stat = landing_file.path.stat()
+        replace_atomically(landing_file.path, content)
+        os.utime(landing_file.path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    def every_file(self) -> list[LandingFile]:
+        """Every file under a source's date folders, settled or not (erasure scans them all)."""
+        if not self.path.is_dir():
+            return []
+        found = []
+        for source_folder in sorted(self.path.iterdir()):
+            if not source_folder.is_dir() or source_folder.is_symlink():
+                continue
+            for day in self.date_folders(source_folder.name):
+                for file_path in self._candidates(source_folder.name, day):
+                    if self._inside_root(file_path):
+                        stat = file_path.stat()
+                        found.append(
+                            LandingFile(
+                                path=file_path,
+                                relative_path=file_path.relative_to(self.path).as_posix(),
+                                size_bytes=stat.st_size,
+                                modified_at=stat.st_mtime,
+                            )
+                        )
+        return found
+
     def fingerprint(self, source: str, partition_date: str) -> str:
         """Changes whenever a settled file of the day is added, removed, rewritten or renamed."""
         return _fingerprint(
@@ -215,6 +246,24 @@ class LandingZone(dg.ConfigurableResource):
 
 def _fingerprint(lines: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def replace_atomically(target: Path, content: bytes) -> None:
+    """Write beside the target under a hidden name, fsync, rename over it: a reader or a crash
+    sees the old bytes or the new, never half of either."""
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def file_sha256(content: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,78 @@ class TableWrite:
     replace_where: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Writers wait longer than readers: a run step queues behind another step's write.
+WRITER_RETRIES = 10
+ENCRYPTION_KEY_VARIABLE = "CDP_DUCKDB_ENCRYPTION_KEY"
+
+
+class WarehouseKeyError(Exception):
+    """The encrypted warehouse cannot be opened with the key given: never retried."""
+
+
+def encryption_key() -> str | None:
+    """The key of an encrypted warehouse (CDP_DUCKDB_ENCRYPTION_KEY), None for a plain file."""
+    return os.environ.get(ENCRYPTION_KEY_VARIABLE) or None
+
+
+def _quoted(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _attach_options(key: str | None, *, read_only: bool) -> str:
+    options = [f"encryption_key {_quoted(key)}"] if key else []
+    options += ["read_only"] if read_only else []
+    return f"({', '.join(options)})" if options else ""
+
+
+def open_duckdb(path: Path, read_only: bool, key: str | None) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse file: plain, or encrypted with `key` (see
+    `attach_encrypted`)."""
+    if not key:
+        return duckdb.connect(str(path), read_only=read_only)
+    connection = duckdb.connect()
+    try:
+        attach_encrypted(connection, path, key, read_only=read_only)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def attach_encrypted(
+    connection: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: bool = False
+) -> None:
+    """Attach the warehouse as an encrypted DuckDB database (AES-GCM) under its file name and
+    make it the default, so every query reads as it does on a plain file. The key goes into
+    this process's ATTACH statement only, never a log or a profile."""
+    try:
+        load_crypto(connection)
+        connection.execute(
+            f'attach if not exists {_quoted(path)} as "{path.stem}"'
+            f" {_attach_options(key, read_only=read_only)}"
+        )
+        connection.execute(f'use "{path.stem}"')
+    except duckdb.Error as error:
+        if isinstance(error, duckdb.IOException) and "lock" in str(error).lower():
+            raise
+        raise WarehouseKeyError(
+            f"cannot open {path} with {ENCRYPTION_KEY_VARIABLE}: the key is wrong, or the file"
+            f" was written without encryption ({type(error).__name__})"
+        ) from None
+
+
+def load_crypto(connection: duckdb.DuckDBPyConnection) -> None:
+    """Load httpfs, whose OpenSSL DuckDB needs to write an encrypted file (without it DuckDB
+    can only read one), installing it from the `duckdb-extension-httpfs` wheel the first time."""
+    try:
+        connection.execute("load httpfs")
+    except duckdb.Error:
+        import duckdb_extensions
+
+        duckdb_extensions.import_extension("httpfs", con=connection)
+        connection.execute("load httpfs")
+
+
 class Warehouse(dg.ConfigurableResource):
     """DuckDB file of the platform. Empty `database` means CDP_DUCKDB_PATH, read at run time."""
 
@@ -60,12 +133,15 @@ class Warehouse(dg.ConfigurableResource):
 
         if problem := warehouse_name_problem(self.path):
             raise ValueError(problem)
-        if read_only:
+        key = encryption_key()
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only or key:
             connection = backoff(
-                fn=duckdb.connect,
+                fn=open_duckdb,
                 retry_on=(RuntimeError, duckdb.IOException),
-                kwargs={"database": str(self.path), "read_only": True},
-                max_retries=READ_ONLY_RETRIES,
+                kwargs={"path": self.path, "read_only": read_only, "key": key},
+                max_retries=READ_ONLY_RETRIES if read_only else WRITER_RETRIES,
             )
             try:
                 connection.execute("set TimeZone = 'UTC'")
@@ -73,7 +149,6 @@ class Warehouse(dg.ConfigurableResource):
             finally:
                 connection.close()
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # DuckDBResource retries while another process holds the file lock.
         with DuckDBResource(database=str(self.path)).get_connection() as connection:
             # DuckDBResource closes its connection only when the body succeeds; an error
@@ -89,6 +164,28 @@ class Warehouse(dg.ConfigurableResource):
         """One connection for a whole asset body: opening one costs more than a small query."""
         with self.connection(read_only=read_only) as connection:
             yield WarehouseSession(connection)
+
+    def compact(self) -> None:
+        """Rewrite the file with only its live rows (erasure: DuckDB leaves the bytes of deleted
+        rows in freed blocks until they are reused). The copy is made while the old file is
+        held open for writing, so no other process writes meanwhile, and renamed over it."""
+        fresh = self.path.with_name(f".{self.path.name}.compacting")
+        fresh.unlink(missing_ok=True)
+        connection = duckdb.connect()
+        key = encryption_key()
+        options = _attach_options(key, read_only=False)
+        try:
+            if key:
+                load_crypto(connection)
+            # Attached under its own name: views that name their database still bind.
+            connection.execute(f'attach {_quoted(self.path)} as "{self.path.stem}" {options}')
+            connection.execute(f"attach {_quoted(fresh)} as compacted {options}")
+            connection.execute(f'copy from database "{self.path.stem}" to compacted')
+            connection.execute("detach compacted")
+            os.replace(fresh, self.path)
+        finally:
+            connection.close()
+            fresh.unlink(missing_ok=True)
 
     def query(self, sql: str, parameters: Sequence[Any] | None = None) -> pl.DataFrame:
         with self.session() as session:

@@ -8,6 +8,7 @@ exported. Partition 2026-11-03 is evaluated as of 2026-11-04 00:00 UTC.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
@@ -415,3 +416,102 @@ def test_rebuilding_an_early_day_through_the_whole_graph_gives_the_same_exports(
             )
             assert later.success, day
     assert {day: _exports_of(graph, day) for day in DAYS} == before
+
+
+def _everything_naming(graph: Graph, values: list[str]) -> list[str]:
+    """Every table column and file under the test's folder that holds one of the values: the
+    test's own scan, beside the one `cdp erase` makes."""
+    root = graph.warehouse.path.parent
+    found = []
+    with duckdb.connect(str(graph.warehouse.path), read_only=True) as connection:
+        columns = connection.execute(
+            "select schema_name, table_name, column_name from duckdb_columns()"
+            " where data_type in ('VARCHAR', 'JSON') and schema_name <> 'ops'"
+        ).fetchall()
+        for schema, table, column in columns:
+            for value in values:
+                (count,) = connection.execute(
+                    f'select count(*) from {schema}.{table} where contains(lower("{column}"), ?)',
+                    [value.lower()],
+                ).fetchone() or (0,)
+                if count:
+                    found.append(f"{schema}.{table}.{column}: {value}")
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix != ".duckdb" and not path.name.endswith(".lock"):
+            content = path.read_bytes()
+            if path.name.endswith(".gz") or content[:2] == b"\x1f\x8b":
+                content = gzip.decompress(content)
+            found += [f"{path}: {v}" for v in values if v.lower().encode() in content.lower()]
+    return found
+
+
+def test_an_erased_person_is_gone_from_every_table_and_file_and_a_redelivery_keeps_them_out(
+    graph: Graph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After the rebuild above, on the same warehouse. Cara abandoned a cart on the last day: she
+    # is in the segments and an audience file, through her shop record, her consent and a web
+    # event tied to her only by visitor and user ids.
+    root = graph.warehouse.path.parent
+    for name, value in {
+        "CDP_DUCKDB_PATH": graph.warehouse.path,
+        "CDP_LANDING_DIR": root / "landing",
+        "CDP_EXPORT_DIR": graph.exports.path,
+        "CDP_ARTIFACT_DIR": root / "artifacts",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    cara = graph.customer_of["KNOWN-CARA"]
+    identifiers = [_email("cara"), cara, "KNOWN-CARA", "anon-known-cara"]
+    assert _members(graph, "cart_abandoners_24h") >= {cara}
+    redelivered = (root / "landing" / "shop_customers" / DAYS[0] / "known-people.csv").read_bytes()
+
+    # Interrupted half-way: the warehouse transaction done, the second landing file not.
+    calls = []
+    original = LandingZone.replace_file
+
+    def failing(self: LandingZone, landing_file: object, content: bytes) -> None:
+        calls.append(landing_file)
+        if len(calls) == 2:
+            raise OSError("disk unplugged")
+        original(self, landing_file, content)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LandingZone, "replace_file", failing)
+    with pytest.raises(OSError, match="disk unplugged"):
+        cli_main(["erase", "--email", _email("cara").upper()])
+    assert _query(graph, "select count(*) from identity.golden_customers where customer_id = ?",
+                  cara) == [(0,)]  # fmt: skip
+    assert any("landing" in line for line in _everything_naming(graph, identifiers))
+    monkeypatch.setattr(LandingZone, "replace_file", original)
+
+    # Run again: it finds the erasure through its tombstones and finishes it.
+    assert cli_main(["erase", "--email", _email("cara")]) == 0
+    assert _everything_naming(graph, identifiers) == []
+    (audit,) = _query(graph, "select subject, details from ops.audit_log where action = 'erasure'")
+    details = json.loads(audit[1])
+    assert details["complete"] and details["run_again"] and details["remaining"] == 0
+    assert not any(value.lower() in audit[1].lower() for value in identifiers)
+    tombstones = _query(graph, "select kind from ops.erasure_tombstones")
+    assert {"email", "customer_id", "id:shop_customers", "visitor", "user"} <= {
+        kind for (kind,) in tombstones
+    }
+    manifest = json.loads((graph.exports.path / LAST_DAY / "manifest.json").read_text())
+    assert manifest["erased_after_export"]["cart_abandoners_24h.csv"] == 1
+
+    # The same file lands again, and the last day runs through the whole graph: she stays out.
+    _land(root / "landing", "shop_customers", LAST_DAY, "again.csv", redelivered.decode())
+    everything = dg.AssetSelection.all() - dg.AssetSelection.keys(MODEL_KEY)
+    result = dg.materialize(
+        ASSETS, partition_key=LAST_DAY, selection=everything, resources=graph.resources
+    )
+    assert result.success
+    erased_rows = [
+        event.materialization.metadata["rows_erased"].value
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(["raw", "shop_customers"])
+    ]
+    assert erased_rows == [1]
+    assert _everything_naming(graph, identifiers) == []
+    assert cara not in _members(graph, "cart_abandoners_24h")
+    # the other known people of that file are loaded as before
+    assert _query(graph, "select count(*) from raw.shop_customers where _source_file like ?",
+                  "%again.csv") == [(2,)]  # fmt: skip
+    assert cli_main(["erase", "--customer-id", "cus_nobody"]) == 1

@@ -1,7 +1,7 @@
 """Raw layer: every landing file of a day in `raw.<source>`, values exactly as they arrived."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -21,6 +21,8 @@ from platform_assets.partitions import (
     daily_partitions,
     partition_range,
 )
+from platform_assets.privacy.scrub import scrub_file
+from platform_assets.privacy.tombstones import Tombstones, read_tombstones
 from platform_assets.raw.load import (
     PARTITION_DATE,
     LandedBytes,
@@ -35,6 +37,7 @@ from platform_assets.settings import (
 )
 from resources import LandingArchive, LandingZone, TableWrite, Warehouse, WarehouseSession
 from resources.archive import ArchiveMissing
+from resources.dbt_pii import MissingSalt
 from resources.landing_zone import LandingRootUnusable, file_sha256
 
 LAYER = "raw"
@@ -128,8 +131,21 @@ def raw_sources(
         raise dg.Failure(str(error)) from None
     kept = archive.beside(warehouse.path)
     with warehouse.session() as db:
+        try:
+            tombstones = read_tombstones(db)
+        except MissingSalt as error:
+            raise dg.Failure(
+                f"erased people cannot be kept out without the salt: {error}"
+            ) from None
         for contract in selected_sources(context.selected_asset_keys, raw_asset_key):
-            day_files = collect_day_files(contract.name, partition_date, landing_zone, kept)
+            day_files = collect_day_files(
+                contract.name, partition_date, landing_zone, kept, tombstones
+            )
+            for path, rows in day_files.erased_rows.items():
+                context.log.warning(
+                    f"{path}: {rows} row(s) of erased people removed from the file before it was"
+                    " archived and loaded"
+                )
             context.log_event(landing_observation(contract.name, context.partition_key, day_files))
             yield load_raw_source(context, contract, partition_date, db, landing_zone, day_files)
         db.execute(
@@ -147,14 +163,21 @@ class DayFiles:
     retracted_present: list[str]  # still in the landing zone, but retracted: not loaded
     unsettled: list[str]  # still being written: loaded on a later run
     fingerprint: str  # the landing listing the load saw, for the landing sensor
+    erased_rows: dict[str, int] = field(default_factory=dict)  # rows of erased people removed
 
 
 def collect_day_files(
-    source: str, partition_date: date, landing_zone: LandingZone, archive: LandingArchive
+    source: str,
+    partition_date: date,
+    landing_zone: LandingZone,
+    archive: LandingArchive,
+    tombstones: Tombstones | None = None,
 ) -> DayFiles:
     """Archive every settled file of the day, then add the archived files that vanished.
 
-    An absence never removes rows: only a retraction (`cdp retract`) does.
+    An absence never removes rows: only a retraction (`cdp retract`) does. A file new to the
+    archive that carries rows of an erased person is rewritten without them first, in the
+    landing zone too: erased people never re-enter through a re-delivered file or a late event.
     """
     day = partition_date.isoformat()
     landing_zone.wait_until_settled(source, day)
@@ -162,12 +185,21 @@ def collect_day_files(
     known = archive.files(source, day, include_retracted=True)
     loaded: list[LandedBytes] = []
     retracted_present = []
+    erased_rows = {}
     for landing_file in landing_zone.files(source, day):
         content = landing_zone.read_bytes(landing_file)
         sha256 = file_sha256(content)
         if (landing_file.relative_path, sha256) in retracted:
             retracted_present.append(landing_file.relative_path)
             continue
+        archived = known.get(landing_file.relative_path)
+        if tombstones and (archived is None or archived.sha256 != sha256):
+            # Only a version the archive has not seen: erasure scrubbed every earlier one.
+            content, removed = scrub_file(source, landing_file.path.name, content, tombstones)
+            if removed:
+                landing_zone.replace_file(landing_file, content)
+                sha256 = file_sha256(content)
+                erased_rows[landing_file.relative_path] = removed
         archive.keep(source, day, landing_file.relative_path, content, sha256, known)
         loaded.append(LandedBytes(landing_file.relative_path, content, sha256))
     unsettled = landing_zone.unsettled(source, day)
@@ -191,6 +223,7 @@ def collect_day_files(
         retracted_present=retracted_present,
         unsettled=unsettled,
         fingerprint=landing_zone.fingerprint(source, day),
+        erased_rows=erased_rows,
     )
 
 
@@ -248,6 +281,7 @@ def load_raw_source(
             "files_rejected": load.rejected_files.height,
             "lines_rejected": load.rejected_lines.height,
             "files_vanished": len(day_files.vanished),
+            "rows_erased": sum(day_files.erased_rows.values()),
             "notes": dg.MetadataValue.json(load.notes),
             # What the landing sensor compares with, so work done outside it (`cdp run`) is
             # not requested again.

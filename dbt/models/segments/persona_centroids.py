@@ -12,4 +12,8 @@ def model(dbt, session):
     day = f"as_of_date = DATE '{as_of_date}'"
     features = dbt.ref("customer_features").filter(day).pl()
     members = dbt.ref("personas").filter(day).pl()
-    return describe_personas(features, members, as_of_date).to_arrow()
+    # A relation of this session, not an Arrow table: dbt then writes it over this session,
+    # whose default database is the warehouse (an encrypted one included), rather than a
+    # fresh cursor's in-memory default.
+    rows = describe_personas(features, members, as_of_date).to_arrow()
+    return session.from_arrow(rows)

@@ -25,4 +25,8 @@ def model(dbt, session):
         if known
         else None
     )
-    return assign_personas(features, as_of_date, previous_centroids=previous).members.to_arrow()
+    # A relation of this session, not an Arrow table: dbt then writes it over this session,
+    # whose default database is the warehouse (an encrypted one included), rather than a
+    # fresh cursor's in-memory default.
+    rows = assign_personas(features, as_of_date, previous_centroids=previous).members.to_arrow()
+    return session.from_arrow(rows)
