@@ -173,6 +173,15 @@ SOURCES: dict[str, SourceContract] = {
             key=("left_record_key", "right_record_key"),
             reconciliation="last_landed",
         ),
+        SourceContract(
+            name="profile_corrections",
+            description="a person's request to correct one field of their profile",
+            columns=("customer_id", "field", "value", "reason", "requested_at"),
+            required=("customer_id", "field", "value", "requested_at"),
+            # Every request is kept; the golden record applies the latest per field.
+            key=("customer_id", "field", "requested_at"),
+            reconciliation="first_seen",
+        ),
     )
 }
 
@@ -203,6 +212,18 @@ TICKET_CHANNELS = ("email", "phone", "chat", "web", "social")
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 OVERRIDE_RULES = ("never_link", "always_link")
+# The golden record's fields a person may correct (identity.settings.GOLDEN_FIELDS).
+CORRECTABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "street_address",
+    "city",
+    "postcode",
+    "country",
+)
 
 ENUMS: dict[str, tuple[str, ...]] = {
     "order_status": ORDER_STATUSES,
@@ -214,6 +235,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "ticket_status": TICKET_STATUSES,
     "ticket_priority": TICKET_PRIORITIES,
     "override_rule": OVERRIDE_RULES,
+    "profile_field": CORRECTABLE_FIELDS,
 }
 
 

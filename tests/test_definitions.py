@@ -26,7 +26,7 @@ IDENTITY = {
 }
 EXPORTS = {
     dg.AssetKey(["exports", name])
-    for name in ("audiences", "people", "audience_memberships", "audience_files")
+    for name in ("consent_state", "audiences", "people", "audience_memberships", "audience_files")
 }
 # Layers whose assets dbt defines: one asset per model, keyed by its schema.
 DBT_LAYERS = ("staging", "intermediate", "star", "segments")
@@ -152,9 +152,11 @@ def test_dbt_source_cleaned_names_exactly_the_cleaned_assets() -> None:
     )
     (cleaned,) = [s for s in sources["sources"] if s["name"] == "cleaned"]
     assert cleaned["schema"] == "cleaned"
-    # Every cleaned source dbt models names its Dagster asset; overrides feed identity only.
+    # Every cleaned source dbt models names its Dagster asset; overrides and corrections feed
+    # identity only.
+    identity_only = ("identity_overrides", "profile_corrections")
     assert {t["name"]: t["meta"]["dagster"]["asset_key"] for t in cleaned["tables"]} == {
-        source: ["cleaned", source] for source in SOURCES if source != "identity_overrides"
+        source: ["cleaned", source] for source in SOURCES if source not in identity_only
     }
 
 

@@ -210,8 +210,12 @@ def test_generated_files_follow_the_contract(run: Run) -> None:
             covered.add(source)
             formats.add("".join(path.suffixes))
     # Every source is read whatever its file format (two small days may hold no ticket; the
-    # generator writes no overrides).
-    assert covered >= set(SOURCES) - {"identity_overrides", "support_tickets"}
+    # generator writes no overrides or corrections).
+    assert covered >= set(SOURCES) - {
+        "identity_overrides",
+        "profile_corrections",
+        "support_tickets",
+    }
     assert {".csv", ".parquet"} <= formats and formats & {".jsonl", ".jsonl.gz"}
 
 

@@ -22,7 +22,12 @@ from platform_assets.exports import build as build_module
 from platform_assets.exports import export_assets
 from platform_assets.exports import settings as export_settings
 from platform_assets.exports.build import FILE_COLUMNS, end_of_day
-from platform_assets.exports.consent import address_states, member_exclusions
+from platform_assets.exports.consent import (
+    address_evidence,
+    address_states,
+    customer_states,
+    member_exclusions,
+)
 from platform_assets.exports.recommendations import recommend_products
 from platform_assets.exports.schemas import COLUMNS
 from platform_assets.exports.settings import EXCLUSION_REASONS
@@ -149,7 +154,9 @@ def test_every_member_gets_one_reason_or_none() -> None:
             ],
         }
     )
-    exclusions = member_exclusions(members, address_states(statements, events(), DAY_END))
+    addresses = members.with_columns(send_address=pl.lit(True))
+    states = customer_states(address_evidence(statements, events(), DAY_END), addresses)
+    exclusions = member_exclusions(members, states)
     assert dict(exclusions.select("customer_id", "exclusion_reason").iter_rows()) == {
         "c1": None,
         "c2": "no_email",
@@ -159,6 +166,74 @@ def test_every_member_gets_one_reason_or_none() -> None:
         "c5": None,
         "c6": "shared_email",
     }
+
+
+# Consent, one person over all their addresses ----------------------------------------------
+
+
+def person_reason(
+    addresses: dict[str, bool], statements: pl.DataFrame, email_events: pl.DataFrame | None = None
+) -> str | None:
+    """The exclusion reason of one customer whose records carry `addresses` (address -> is the
+    one they are emailed at)."""
+    frame = pl.DataFrame(
+        {"customer_id": "c1", "email": list(addresses), "send_address": list(addresses.values())}
+    )
+    evidence = address_evidence(
+        statements, events() if email_events is None else email_events, DAY_END
+    )
+    states = customer_states(evidence, frame)
+    assert states.height == 1
+    return states["exclusion_reason"][0]
+
+
+def test_a_merge_of_a_granted_and_a_withdrawn_record_is_withdrawn_until_a_newer_grant() -> None:
+    merged = {"crm@x.com": True, "shop@x.com": False}
+    statements = consent(("crm@x.com", "granted", at(-3)), ("shop@x.com", "withdrawn", at(-2)))
+    assert person_reason(merged, statements) == "withdrawn"
+    # the grant on the other address is older than the withdrawal: still withdrawn
+    assert person_reason(
+        merged, statements.vstack(consent(("crm@x.com", "granted", at(-2.5))))
+    ) == ("withdrawn")
+    # a grant recorded after it, on either address, is the newer explicit statement
+    regranted = statements.vstack(consent(("shop@x.com", "granted", at(-1))))
+    assert person_reason(merged, regranted) is None
+
+
+def test_a_withdrawal_in_the_crm_re_granted_later_may_be_emailed_again() -> None:
+    statements = consent(
+        ("ann@x.com", "granted", at(-30)),
+        ("ann@x.com", "withdrawn", at(-10)),
+        ("ann@x.com", "granted", at(-1)),
+    )
+    assert person_reason({"ann@x.com": True}, statements) is None
+
+
+def test_an_unsubscribe_is_not_undone_by_a_later_update_that_restates_an_older_grant() -> None:
+    # The CRM syncs the contact again after the unsubscribe, restating the consent it recorded
+    # months ago: that grant is older than the unsubscribe, so it changes nothing.
+    statements = consent(("ann@x.com", "granted", at(-90)), ("ann@x.com", "granted", at(-90)))
+    unsubscribed = events(("ann@x.com", "unsubscribe", at(-5)))
+    assert person_reason({"ann@x.com": True}, statements, unsubscribed) == "unsubscribed"
+    # an unsubscribe from another address of the same person suppresses them too
+    both = {"ann@x.com": True, "ann.work@x.com": False}
+    other = events(("ann.work@x.com", "unsubscribe", at(-5)))
+    assert person_reason(both, statements, other) == "unsubscribed"
+    # only an explicit grant recorded after it lifts it
+    regranted = statements.vstack(consent(("ann@x.com", "granted", at(-1))))
+    assert person_reason({"ann@x.com": True}, regranted, unsubscribed) is None
+
+
+def test_a_complaint_on_any_address_suppresses_but_a_bounce_only_on_the_send_address() -> None:
+    both = {"ann@x.com": True, "old@x.com": False}
+    statements = consent(("ann@x.com", "granted", at(-30)))
+    assert person_reason(both, statements, events(("old@x.com", "spam_complaint", at(-3)))) == (
+        "complaint"
+    )
+    assert person_reason(both, statements, events(("old@x.com", "bounce", at(-3)))) is None
+    assert person_reason(both, statements, events(("ann@x.com", "bounce", at(-3)))) == (
+        "hard_bounce"
+    )
 
 
 # Recommendations ---------------------------------------------------------------------------
@@ -458,6 +533,13 @@ def world(tmp_path: Path) -> dict[str, Any]:
                     "record_key": [f"shop_customers:{1000 + i}" for i in people],
                     "customer_id": [_customer_id(i) for i in people],
                     "valid_from": date(2026, 11, 1),
+                    "valid_to": pl.Series([None] * len(people), dtype=pl.Date),
+                }
+            ),
+            "identity.person_records": pl.DataFrame(
+                {
+                    "record_key": [f"shop_customers:{1000 + i}" for i in people],
+                    "email": [_email(i) for i in people],
                     "valid_to": pl.Series([None] * len(people), dtype=pl.Date),
                 }
             ),

@@ -534,3 +534,79 @@ def test_drift_sensor_skips_a_fresh_model_and_asks_a_retrain_once_the_records_gr
     )
     assert isinstance(result, dg.SensorResult)
     assert [r.run_key for r in result.run_requests or []] == [f"retrain-{built.model_version}"]
+
+
+def test_a_correction_is_the_golden_records_most_trusted_source_and_is_audited(
+    built: Built, tmp_path: Path
+) -> None:
+    warehouse = Warehouse(database=str(tmp_path / "corrections.duckdb"))
+    Path(warehouse.path).write_bytes(Path(built.warehouse.path).read_bytes())
+    graph_keys = dg.AssetSelection.groups("identity") - dg.AssetSelection.keys(
+        dg.AssetKey(["identity", "splink_model"])
+    )
+    dg.materialize(
+        ASSETS, partition_key=DAYS[0].isoformat(), selection=graph_keys,
+        resources=_resources(built, warehouse),
+    )  # fmt: skip
+    with warehouse.connection() as connection:
+        customer, first_name = connection.execute(
+            "select customer_id, first_name from identity.golden_customers"
+            " where first_name is not null and email is not null order by customer_id limit 1"
+        ).fetchall()[0]
+    day = DAYS[1].isoformat()
+    lines = [
+        "customer_id,field,value,reason,requested_at",
+        f"{customer},first_name,Corrected,my name is misspelt,{day}T08:00:00Z",
+        f"{customer},first_name,Older,an earlier request,{day}T07:00:00Z",
+        f"{customer},email,Right.Address@Example.org,moved address,{day}T08:00:00Z",
+        f"{customer},phone,not a phone,typo,{day}T08:00:00Z",
+        f"{customer},date_of_birth,1990-02-30,no such day,{day}T08:00:00Z",
+        f"{customer},shoe_size,44,not a field,{day}T08:00:00Z",
+        f"cus_999999999999,city,Leeds,unknown person,{day}T08:00:00Z",
+    ]
+    path = built.landing.parent / "correction-landing" / "profile_corrections" / day
+    path.mkdir(parents=True)
+    (path / "corrections.csv").write_text("\n".join(lines) + "\n")
+    resources = _resources(built, warehouse) | {
+        "landing_zone": LandingZone(root=str(path.parent.parent))
+    }
+    dg.materialize(
+        ASSETS,
+        partition_key=day,
+        selection=dg.AssetSelection.keys(
+            dg.AssetKey(["raw", "profile_corrections"]),
+            dg.AssetKey(["cleaned", "profile_corrections"]),
+        ),
+        resources=resources,
+    )
+    result = dg.materialize(ASSETS, partition_key=day, selection=graph_keys, resources=resources)
+    with warehouse.connection() as connection:
+        quarantined = connection.execute(
+            "select failed_rules from cleaned.profile_corrections_quarantine order by 1"
+        ).fetchall()
+        golden = connection.execute(
+            "select first_name, first_name_source, email, email_source, record_count"
+            " from identity.golden_customers where customer_id = ?",
+            [customer],
+        ).fetchall()[0]
+        audit = connection.execute(
+            "select action, subject, details->>'field' from ops.audit_log"
+            " where action like 'correction%' order by all"
+        ).fetchall()
+    # the bad phone, the impossible date and the unknown field are quarantined with reasons
+    assert len(quarantined) == 3 and "value_unfit_for_field" in str(quarantined)
+    # the latest request per field wins over every source; the record count is the records'
+    assert golden[0] == "Corrected" and golden[0] != first_name
+    assert golden[1] == f"profile_corrections:{customer}:first_name"
+    assert golden[2] == "right.address@example.org"
+    assert golden[3] == f"profile_corrections:{customer}:email"
+    assert golden[4] >= 1
+    golden_metadata = result.asset_materializations_for_node("identity_graph")
+    assert any(m.metadata.get("customers_corrected") for m in golden_metadata)
+    # audited per request, the field and never the value
+    assert audit == [
+        ("correction_applied", customer, "email"),
+        ("correction_applied", customer, "first_name"),
+        ("correction_applied", customer, "first_name"),
+        ("correction_unknown", "cus_999999999999", "city"),
+    ]

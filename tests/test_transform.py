@@ -80,6 +80,12 @@ GOOD_ROWS: dict[str, dict[str, str | None]] = {
         "rule": "Never-Link",
         "reason": "two people",
     },
+    "profile_corrections": {
+        "customer_id": "cus_000000000001",
+        "field": "First_Name",
+        "value": "Annie",
+        "requested_at": "2026-11-03T09:00:00Z",
+    },
 }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from platform_assets.contract import SOURCES
 from platform_assets.jobs import CODE_LOCATION
 from tests.processes import ROOT, dagster_home, dagster_process, free_port
 
@@ -168,7 +169,7 @@ def test_freshness_is_evaluated_and_passing_for_every_asset_with_a_policy(ui: Ui
 def test_the_lineage_runs_from_the_landing_files_to_the_email_platform(ui: Ui) -> None:
     nodes = ui.asset_nodes("groupName isMaterializable isPartitioned dependencyKeys { path }")
     landing = {key for key in nodes if key[0] == "landing"}
-    assert len(landing) == 9
+    assert len(landing) == len(SOURCES)  # one landing zone per source
     for key in landing:
         assert not nodes[key]["isMaterializable"] and nodes[key]["isPartitioned"]
         raw = nodes[("raw", key[1])]

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import polars as pl
 
-from platform_assets.cleaned.schemas import RECORD_KEY_PATTERN
+from platform_assets.cleaned.schemas import EMAIL_PATTERN, RECORD_KEY_PATTERN
 from platform_assets.settings import FUTURE_TOLERANCE
 
 
@@ -99,6 +99,40 @@ ROW_RULES: dict[str, list[RowRule]] = {
         ),
     ],
 }
+
+# A corrected value must be one the field's own column would accept: the golden record takes it
+# as it is. Dates are ISO (YYYY-MM-DD), phones E.164, countries ISO 3166 alpha-2.
+CORRECTION_VALUE_PATTERNS = {
+    "email": EMAIL_PATTERN,
+    "phone": r"^\+[1-9][0-9]{6,14}$",
+    "date_of_birth": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "country": r"^[A-Z]{2}$",
+}
+
+
+def _value_unfit_for_field(_: object) -> pl.Expr:
+    unfit = pl.lit(False)
+    for field, pattern in CORRECTION_VALUE_PATTERNS.items():
+        unfit = unfit | ((pl.col("field") == field) & ~pl.col("value").str.contains(pattern))
+    return unfit | (
+        (pl.col("field") == "date_of_birth")
+        & pl.col("value").str.to_date("%Y-%m-%d", strict=False).is_null()
+    )
+
+
+ROW_RULES["profile_corrections"] = [
+    RowRule(
+        "value_unfit_for_field",
+        "the value is one the field accepts (an address, an E.164 phone, an ISO date or"
+        " country code)",
+        _value_unfit_for_field,
+    ),
+    RowRule(
+        "requested_at_in_future",
+        "a correction is not requested in the future",
+        _in_future("requested_at"),
+    ),
+]
 
 # Optional columns whose unreadable value makes the whole row untrustworthy rather than just
 # that value: an order line with an unreadable quantity, price or status has unknown revenue.

@@ -204,6 +204,23 @@ class IdentityOverrides(CleanedTable):
         unique = ["left_record_key", "right_record_key"]
 
 
+CUSTOMER_ID_PATTERN = r"^cus_[0-9]{12}$"
+
+
+class ProfileCorrections(CleanedTable):
+    """One row per correction a person asked for: a field of their golden record and its new
+    value, applied by the identity layer as the most trusted source."""
+
+    customer_id: str = _id(str_matches=CUSTOMER_ID_PATTERN)
+    field: str = _enum("profile_field", nullable=False)
+    value: str = pa.Field(nullable=False, metadata={"normalize": "text"})
+    reason: str = _optional("text")
+    requested_at: UtcTimestamp = pa.Field(nullable=False, metadata={"normalize": "timestamp"})
+
+    class Config:
+        unique = ["customer_id", "field", "requested_at"]
+
+
 MODELS: dict[str, type[CleanedTable]] = {
     "crm_contacts": CrmContacts,
     "shop_customers": ShopCustomers,
@@ -214,6 +231,7 @@ MODELS: dict[str, type[CleanedTable]] = {
     "email_events": EmailEvents,
     "consent": Consent,
     "identity_overrides": IdentityOverrides,
+    "profile_corrections": ProfileCorrections,
 }
 
 

@@ -25,6 +25,7 @@ from platform_assets.checks import (
 from platform_assets.exports.build import build_exports, day_manifest, files_by_audience
 from platform_assets.exports.consent import exclusion_counts
 from platform_assets.exports.inputs import (
+    CONSENT_STATE,
     SEGMENT_MEMBERSHIP,
     UPSTREAM,
     consent_held_back_by,
@@ -168,6 +169,12 @@ def export_tables(
             raise dg.Failure(
                 description=f"{table_name(SEGMENT_MEMBERSHIP)} has no rows for as_of_date {day}:"
                 " materialize segments/segment_membership for the day, then the exports."
+            )
+        if inputs.consent_state.is_empty():
+            # Without the day's consent nobody may be sent to: never a default.
+            raise dg.Failure(
+                description=f"{table_name(CONSENT_STATE)} has no rows for as_of_date {day}:"
+                " materialize exports/consent_state for the day, then the exports."
             )
         exports = build_exports(inputs, day)
         tables = exports.tables

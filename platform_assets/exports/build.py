@@ -10,7 +10,6 @@ from typing import Any
 import polars as pl
 
 from platform_assets.exports.consent import (
-    address_states,
     consent_snapshot_sha256,
     member_exclusions,
 )
@@ -84,8 +83,8 @@ class ExportInputs:
     members: pl.DataFrame  # customer_id, segment
     customers: pl.DataFrame  # customer_id, email, first_name
     features: pl.DataFrame  # customer_id, favourite_category, last_purchased_product
-    consent: pl.DataFrame  # email, status, recorded_at
-    email_events: pl.DataFrame  # email, event_type, occurred_at
+    # customer_id, exclusion_reason: exports.consent_state of the day's marketing purpose
+    consent_state: pl.DataFrame
     order_lines: pl.DataFrame  # order_id, customer_id, sku, status
     products: pl.DataFrame  # sku, name, category
     # audience_id: audiences exported with members in the last AUDIENCE_CARRY_DAYS days.
@@ -120,9 +119,7 @@ def build_exports(inputs: ExportInputs, day: date) -> Exports:
         .unique()
         .join(inputs.customers.select("customer_id", "email"), on="customer_id", how="left")
     )
-    states = address_states(
-        inputs.consent, inputs.email_events, end_of_day(day), inputs.unreadable_consent
-    )
+    states = inputs.consent_state
     exclusions = member_exclusions(candidates, states)
     exportable = exclusions.filter(pl.col("exclusion_reason").is_null()).select("customer_id")
 

@@ -33,6 +33,9 @@ from resources import WarehouseSession
 CUSTOMER_FEATURES = dg.AssetKey(["segments", "customer_features"])
 GOLDEN_CUSTOMERS = dg.AssetKey(["identity", "golden_customers"])
 CUSTOMER_RECORDS = dg.AssetKey(["identity", "customer_records"])
+PERSON_RECORDS = dg.AssetKey(["identity", "person_records"])
+# The one consent every export reads (platform_assets/exports/consent_state.py).
+CONSENT_STATE = dg.AssetKey(["exports", "consent_state"])
 CONSENT = dg.AssetKey(["cleaned", "consent"])
 EMAIL_EVENTS = dg.AssetKey(["cleaned", "email_events"])
 # An address inside a line of text (a consent line that could not be parsed).
@@ -42,6 +45,7 @@ PRODUCTS = dg.AssetKey(["cleaned", "products"])
 # The layer's own earlier output: which audiences had members on recent days.
 EXPORTED_AUDIENCES = "exports.audiences"
 UPSTREAM = [
+    CONSENT_STATE,
     SEGMENT_MEMBERSHIP,
     CUSTOMER_FEATURES,
     GOLDEN_CUSTOMERS,
@@ -105,18 +109,13 @@ def read_export_inputs(db: WarehouseSession, day: date) -> ExportInputs:
             """,
             [day],
         ),
-        # Every statement and suppression known, whenever recorded: `address_states` decides
-        # which of them count for the day.
-        consent=db.query(
-            "select subject_email as email, status, recorded_at"
-            f" from {table_name(CONSENT)} where purpose = ?",
-            [CONSENT_PURPOSE],
-        ),
-        email_events=db.query(
-            f"select email, event_type, occurred_at from {table_name(EMAIL_EVENTS)}"
-            " where list_contains(?, event_type)",
-            [list(SUPPRESSION_EVENTS)],
-        ),
+        consent_state=db.query(
+            f"select customer_id, exclusion_reason from {table_name(CONSENT_STATE)}"
+            " where as_of_date = ? and purpose = ?",
+            [day, CONSENT_PURPOSE],
+        )
+        if db.table_exists(table_name(CONSENT_STATE))
+        else pl.DataFrame(schema={"customer_id": pl.String, "exclusion_reason": pl.String}),
         # An order line is re-sent when its status changes: the latest landed by the day counts.
         # Buyers map to customers through the current identity graph, like the segment members
         # (dbt re-points facts at the current customer_id): after a merge, a re-run of an old

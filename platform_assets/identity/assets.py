@@ -16,6 +16,7 @@ from platform_assets.identity.schemas import SCHEMAS
 from platform_assets.partitions import DAILY_WRITER_STEP, daily_partitions
 from platform_assets.settings import OWNERS, WAREHOUSE_WRITER_POOL
 from resources import ArtifactStore, GroundTruth, Warehouse, WarehouseSession
+from resources.audit import AuditEntry, record_audit
 
 LAYER = "identity"
 PERSON_SOURCES = ("crm_contacts", "shop_customers", "support_tickets", "email_events", "web_events")
@@ -198,6 +199,7 @@ def _graph_specs() -> list[dg.AssetSpec]:
             *cleaned_deps,
             MODEL_KEY,
             dg.AssetKey(["cleaned", "identity_overrides"]),
+            dg.AssetKey(["cleaned", "profile_corrections"]),
         ]
         specs.append(
             dg.AssetSpec(
@@ -255,6 +257,8 @@ def identity_graph(
         result = resolve.resolve_partition(
             db.connection, partition, model_json, version, datetime.now(UTC)
         )
+        if result.corrections:
+            record_audit(db, _correction_audit(db, result.window_after, partition, context.run_id))
         verdicts = _verdicts(db, ground_truth, partition)
         stats = _graph_stats(db)
         coverage = golden_coverage(db)
@@ -295,7 +299,11 @@ def identity_graph(
             "splits": result.events.get("split", 0),
             "new_customers": result.events.get("new", 0),
         },
-        "golden_customers": {"dagster/row_count": stats["customers"], **coverage},
+        "golden_customers": {
+            "dagster/row_count": stats["customers"],
+            "customers_corrected": result.corrections,
+            **coverage,
+        },
     }
     if result.rewound_from:
         metadata_by_table["customer_records"]["rewound_from"] = str(result.rewound_from)
@@ -323,6 +331,37 @@ def _graph_stats(db: WarehouseSession) -> dict:
     )
     row["edges_by_type"] = dict(by_type.iter_rows())
     return row
+
+
+def _correction_audit(
+    db: WarehouseSession, after: date | None, partition: date, run_id: str
+) -> list[AuditEntry]:
+    """One audit entry per correction landed in the window: who and which field, never the
+    value."""
+    rows = db.query(
+        "select customer_id, field, requested_at from cleaned.profile_corrections"
+        " where _partition_date <= ? and (?::date is null or _partition_date > ?::date)"
+        " order by customer_id, field, requested_at",
+        [partition, after, after],
+    )
+    current = set(
+        db.query(
+            "select distinct customer_id from identity.customer_records where valid_to is null"
+            " and customer_id in (select unnest(?::varchar[]))",
+            [rows["customer_id"].unique().to_list()],
+        )["customer_id"].to_list()
+    )
+    return [
+        AuditEntry(
+            action="correction_applied" if row["customer_id"] in current else "correction_unknown",
+            subject=row["customer_id"],
+            partition_key=partition.isoformat(),
+            row_count=1,
+            run_id=run_id,
+            details={"field": row["field"], "requested_at": row["requested_at"].isoformat()},
+        )
+        for row in rows.iter_rows(named=True)
+    ]
 
 
 def golden_coverage(db: WarehouseSession) -> dict[str, Any]:

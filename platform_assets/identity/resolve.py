@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from platform_assets.identity import graph, model, records, settings
-from platform_assets.identity.golden import GOLDEN_SQL
+from platform_assets.identity.golden import CORRECTIONS_TABLE, GOLDEN_SQL, golden_sql
 from resources import WarehouseSession
 
 SCHEMA = "identity"
@@ -75,6 +75,7 @@ class PartitionResult:
     records_in_window: int = 0
     new_records: int = 0
     changed_records: int = 0
+    corrections: int = 0  # customers whose correction landed in the window
     edges_added: dict[str, int] = field(default_factory=dict)
     edges_retired: int = 0
     comparisons_scored: int = 0
@@ -103,10 +104,34 @@ def rewind(connection: duckdb.DuckDBPyConnection, partition: date) -> bool:
     connection.execute(f"delete from {SCHEMA}.runs where partition_date >= $p", {"p": partition})
     connection.execute(f"delete from {SCHEMA}.golden_customers")
     connection.execute(
-        f"insert into {SCHEMA}.golden_customers " + GOLDEN_SQL.replace("$customer_filter", "true"),
+        f"insert into {SCHEMA}.golden_customers "
+        + golden_sql(_has_corrections(connection)).replace("$customer_filter", "true"),
         {"p": partition - timedelta(days=1)},
     )
     return True
+
+
+def _has_corrections(connection: duckdb.DuckDBPyConnection) -> bool:
+    schema, table = CORRECTIONS_TABLE.split(".")
+    found = connection.execute(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?"
+        " and database_name = current_database()",
+        [schema, table],
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def _corrected_customers(
+    connection: duckdb.DuckDBPyConnection, after: date | None, until: date
+) -> pl.Series:
+    """Customers with a correction landed after `after`, up to `until`."""
+    if not _has_corrections(connection):
+        return pl.Series("customer_id", [], dtype=pl.Utf8)
+    return connection.execute(
+        f"select distinct customer_id from {CORRECTIONS_TABLE}"
+        " where _partition_date <= $until and ($after is null or _partition_date > $after)",
+        {"after": after, "until": until},
+    ).pl()["customer_id"]
 
 
 def _current(connection: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
@@ -425,7 +450,10 @@ def _resolve(
     reassigned = ids.customers.join(
         customers.select("record_key", "customer_id"), on=["record_key", "customer_id"], how="anti"
     )
-    touched_ids = pl.concat([touched_customers, ids.customers["customer_id"]]).unique()
+    # A correction landed in the window changes its customer's golden record by itself.
+    corrected = _corrected_customers(connection, after, partition)
+    result.corrections = len(corrected)
+    touched_ids = pl.concat([touched_customers, ids.customers["customer_id"], corrected]).unique()
 
     # 6. Write, in the order the tables reference each other.
     p = {"p": partition}
@@ -490,7 +518,7 @@ def _resolve(
     )
     connection.execute(
         f"insert into {SCHEMA}.golden_customers "
-        + GOLDEN_SQL.replace(
+        + golden_sql(_has_corrections(connection)).replace(
             "$customer_filter", "customer_id in (select customer_id from touched_ids)"
         ),
         p,

@@ -14,7 +14,8 @@ from resources import WarehouseSession
 
 # Per source table (raw and cleaned alike): which of the subject's identifiers select its rows.
 # `ids:<source>` are the source's record ids of the person's identity records, `emails` their
-# addresses (trimmed, lower-cased), `visitors`/`users` the web analytics ids.
+# addresses (trimmed, lower-cased), `visitors`/`users` the web analytics ids, `customer_ids`
+# the platform's ids (which a correction request names).
 SOURCE_ROWS: dict[str, list[tuple[str, str]]] = {
     "crm_contacts": [("contact_id", "ids:crm_contacts"), ("email", "emails")],
     "shop_customers": [("customer_id", "ids:shop_customers"), ("email", "emails")],
@@ -23,6 +24,7 @@ SOURCE_ROWS: dict[str, list[tuple[str, str]]] = {
     "email_events": [("email", "emails")],
     "web_events": [("anonymous_id", "visitors"), ("user_id", "users"), ("email", "emails")],
     "consent": [("subject_email", "emails")],
+    "profile_corrections": [("customer_id", "customer_ids")],
 }
 # Tables keyed on the customer id the identity graph issued.
 CUSTOMER_TABLES = (
@@ -85,7 +87,10 @@ def find_subject(
                 [keys],
             )["email"].to_list()
         }
-    identifiers: dict[str, list[str]] = {"emails": sorted(emails)}
+    identifiers: dict[str, list[str]] = {
+        "emails": sorted(emails),
+        "customer_ids": sorted(customer_ids),
+    }
     if records is not None:
         for source in SOURCE_ROWS:
             identifiers[f"ids:{source}"] = sorted(

@@ -38,6 +38,7 @@ SOURCE_IDENTIFIERS: dict[str, dict[str, str]] = {
     "email_events": {"email": "email"},
     "web_events": {"anonymous_id": "visitor", "user_id": "user", "email": "email"},
     "consent": {"subject_email": "email"},
+    "profile_corrections": {"customer_id": "customer_id"},
     # not a landing source: the audience files of the export directory
     "exports": {"email": "email", "customer_id": "customer_id"},
 }
