@@ -34,6 +34,7 @@ CUSTOMER_TABLES = (
     "identity.identity_events",
     "segments.segment_membership",
     "segments.segment_history",
+    "exports.consent_state",
     "exports.people",
     "exports.audience_memberships",
 )
