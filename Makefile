@@ -42,7 +42,9 @@ demo: install
 	# The instance's run history describes the warehouse just removed: it goes with it.
 	find $(DAGSTER_HOME) -mindepth 1 -maxdepth 1 ! -name dagster.yaml -exec rm -rf {} +
 	# Your own CDP_PII_SALT stays in your environment; only the demo's salt is written down.
+	# The partitions end on the demo's last day: days after it would show as never materialized.
 	mkdir -p data && { echo "CDP_START_DATE=$(DEMO_START)"; \
+		echo "CDP_END_DATE=$$(date -d "$(DEMO_START) + $$(($(DEMO_DAYS) - 1)) days" +%F)"; \
 		[ -n "$$CDP_PII_SALT" ] || echo "CDP_PII_SALT=$(DEMO_SALT)"; } > $(DEMO_ENV)
 	@[ -n "$$CDP_PII_SALT" ] || echo "warning: CDP_PII_SALT is not set; the demo hashes with '$(DEMO_SALT)', which is not for real data"
 	set -a; . ./$(DEMO_ENV); set +a; $(BIN)/cdp generate --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)

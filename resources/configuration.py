@@ -44,6 +44,12 @@ SETTINGS = [
     ),
     Setting("CDP_START_DATE", "2026-11-01", "First daily partition (read when definitions load)."),
     Setting(
+        "CDP_END_DATE",
+        "(unset: today)",
+        "Last daily partition, for a demo or a replay that ends before today (read when"
+        " definitions load).",
+    ),
+    Setting(
         "CDP_SENSOR_INTERVAL_SECONDS",
         "30",
         "How often the landing and automation sensors look (read when definitions load).",

@@ -210,3 +210,29 @@ def test_the_fallback_schedule_runs_by_default_and_rebuilds_yesterday_through_ev
     assert built <= set(job_keys)
     # The landing files are an end of the lineage, never built by a run.
     assert not {key for key in job_keys if key.path[0] == "landing"}
+
+
+def test_the_partitions_end_on_cdp_end_date_when_it_is_set() -> None:
+    # Read when the definitions load: a fresh interpreter, as a code location would start.
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from platform_assets.definitions import defs\n"
+        "from platform_assets.partitions import daily_partitions\n"
+        "keys = daily_partitions.get_partition_keys()\n"
+        "print(keys[0], keys[-1], len(keys))\n"
+    )
+
+    def run(end: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CDP_START_DATE": "2026-11-01", "CDP_END_DATE": end}
+        return subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT
+        )
+
+    assert run("2026-11-14").stdout.split() == ["2026-11-01", "2026-11-14", "14"]
+    wrong = run("the 14th")
+    assert wrong.returncode != 0 and "CDP_END_DATE 'the 14th' is not a YYYY-MM-DD date" in (
+        wrong.stderr
+    )
