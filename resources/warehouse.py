@@ -169,6 +169,13 @@ class Warehouse(dg.ConfigurableResource):
         """Rewrite the file with only its live rows (erasure: DuckDB leaves the bytes of deleted
         rows in freed blocks until they are reused). The copy is made while the old file is
         held open for writing, so no other process writes meanwhile, and renamed over it."""
+        backoff(
+            fn=self._compact,
+            retry_on=(duckdb.IOException,),  # another process holds the file: wait for it
+            max_retries=WRITER_RETRIES,
+        )
+
+    def _compact(self) -> None:
         fresh = self.path.with_name(f".{self.path.name}.compacting")
         fresh.unlink(missing_ok=True)
         connection = duckdb.connect()

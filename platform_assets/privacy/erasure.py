@@ -38,8 +38,6 @@ from resources import ExportDirectory, LandingArchive, LandingZone, WarehouseSes
 
 # Kept through an erasure: the tombstones themselves and the audit trail (which by design never
 # holds a person's identifiers; the verification scans it all the same).
-KEPT_TABLES = {TOMBSTONE_TABLE}
-# Tables of the platform's own machinery, never a person's data.
 UNTOUCHED_TABLES = {TOMBSTONE_TABLE, "ops.audit_log"}
 TEXT_TYPES = ("VARCHAR", "JSON")
 # The SQL twin of `tombstones.identifier_hash`: salt, kind and trimmed value, 0x1f between.
@@ -59,10 +57,6 @@ class ErasureReport:
     @property
     def complete(self) -> bool:
         return not self.remaining
-
-    @property
-    def found(self) -> bool:
-        return self.earlier or bool(self.rows_deleted) or bool(self.rows_scrubbed)
 
 
 def subject_identifiers(subject: Subject) -> list[tuple[str, str]]:
