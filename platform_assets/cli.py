@@ -100,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     whom = erase.add_mutually_exclusive_group(required=True)
     whom.add_argument("--email")
     whom.add_argument("--customer-id")
+    commands.add_parser(
+        "encrypt",
+        help="encrypt a plain warehouse file with CDP_DUCKDB_ENCRYPTION_KEY, in place",
+        description="Copies the plain warehouse into an encrypted DuckDB file (AES-GCM) with the"
+        " key in CDP_DUCKDB_ENCRYPTION_KEY and renames it over the plain one. From then on every"
+        " command needs the key.",
+    )
     audit.add_argument("--action", help="only this action, e.g. export_written")
     audit.add_argument("--limit", type=int, default=50)
     return parser
@@ -127,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _export_subject(arguments)
     if arguments.command == "erase":
         return _erase(arguments)
+    if arguments.command == "encrypt":
+        return _encrypt()
     return _summary()
 
 
@@ -210,6 +219,31 @@ def _erase(arguments: argparse.Namespace) -> int:
         print("the email platform was not notified: run the erasure again", file=sys.stderr)
         return 1
     print("verified: no table or file holds the person's identifiers or hashes")
+    return 0
+
+
+def _encrypt() -> int:
+    import duckdb
+
+    from resources import Warehouse
+    from resources.warehouse import WarehouseKeyError
+
+    warehouse = Warehouse()
+    if not warehouse.path.is_file():
+        print(f"no warehouse at {warehouse.path} (CDP_DUCKDB_PATH)", file=sys.stderr)
+        return 2
+    try:
+        with _one_run_at_a_time(warehouse.path):
+            warehouse.encrypt()
+    except WarehouseKeyError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except duckdb.Error as error:
+        print(f"{warehouse.path} is not a plain DuckDB file (already encrypted?): {error}")
+        return 2
+    print(
+        f"{warehouse.path} is encrypted: keep CDP_DUCKDB_ENCRYPTION_KEY, nothing opens it without"
+    )
     return 0
 
 

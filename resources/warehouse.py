@@ -165,6 +165,20 @@ class Warehouse(dg.ConfigurableResource):
         with self.connection(read_only=read_only) as connection:
             yield WarehouseSession(connection)
 
+    def encrypt(self) -> None:
+        """Turn a plain warehouse file into an encrypted one with CDP_DUCKDB_ENCRYPTION_KEY:
+        copied whole while the plain file is held, then renamed over it."""
+        if not encryption_key():
+            raise WarehouseKeyError(
+                f"{ENCRYPTION_KEY_VARIABLE} is not set: nothing to encrypt with"
+            )
+        backoff(
+            fn=self._compact,
+            kwargs={"plain_source": True},
+            retry_on=(duckdb.IOException,),
+            max_retries=WRITER_RETRIES,
+        )
+
     def compact(self) -> None:
         """Rewrite the file with only its live rows (erasure: DuckDB leaves the bytes of deleted
         rows in freed blocks until they are reused). The copy is made while the old file is
@@ -175,17 +189,21 @@ class Warehouse(dg.ConfigurableResource):
             max_retries=WRITER_RETRIES,
         )
 
-    def _compact(self) -> None:
+    def _compact(self, plain_source: bool = False) -> None:
+        """Copy the file's live rows into a new file and rename it over the old. The new file
+        is encrypted when CDP_DUCKDB_ENCRYPTION_KEY is set; the old one is read with that key
+        too, unless `plain_source` (a plain file being encrypted)."""
         fresh = self.path.with_name(f".{self.path.name}.compacting")
         fresh.unlink(missing_ok=True)
         connection = duckdb.connect()
         key = encryption_key()
         options = _attach_options(key, read_only=False)
+        source = _attach_options(None if plain_source else key, read_only=False)
         try:
             if key:
                 load_crypto(connection)
             # Attached under its own name: views that name their database still bind.
-            connection.execute(f'attach {_quoted(self.path)} as "{self.path.stem}" {options}')
+            connection.execute(f'attach {_quoted(self.path)} as "{self.path.stem}" {source}')
             connection.execute(f"attach {_quoted(fresh)} as compacted {options}")
             connection.execute(f'copy from database "{self.path.stem}" to compacted')
             connection.execute("detach compacted")

@@ -67,3 +67,32 @@ def test_the_whole_graph_runs_on_an_encrypted_file_that_holds_no_plaintext(
     with pytest.raises(Exception, match="CDP_DUCKDB_ENCRYPTION_KEY"):
         with Warehouse().session(read_only=True):
             pass
+
+
+def test_cdp_encrypt_turns_a_plain_warehouse_into_an_encrypted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(database))
+    monkeypatch.delenv("CDP_DUCKDB_ENCRYPTION_KEY", raising=False)
+    with Warehouse().session() as db:
+        db.execute("create schema identity")
+        db.execute(
+            "create table identity.golden_customers as"
+            " select 'cus_' || lpad(i::varchar, 12, '0') as customer_id,"
+            " 'person' || i || '@example.org' as email from range(500) as t(i)"
+        )
+        db.execute("create view identity.first as select * from identity.golden_customers")
+    with duckdb.connect(str(database), read_only=True) as plain:  # a plain file opens keyless
+        assert plain.execute("select count(*) from identity.golden_customers").fetchone() == (500,)
+    assert main(["encrypt"]) == 2  # no key to encrypt with
+    monkeypatch.setenv("CDP_DUCKDB_ENCRYPTION_KEY", KEY)
+    assert main(["encrypt"]) == 0
+    assert not ADDRESS.search(database.read_bytes())
+    with Warehouse().session(read_only=True) as db:
+        assert db.query("select count(*) as n from identity.first")["n"][0] == 500
+    with pytest.raises(duckdb.Error, match="encrypted"):
+        duckdb.connect(str(database), read_only=True)
+    assert main(["encrypt"]) == 2  # already encrypted: refused, the file untouched
+    with Warehouse().session(read_only=True) as db:
+        assert db.query("select count(*) as n from identity.golden_customers")["n"][0] == 500
