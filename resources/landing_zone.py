@@ -101,18 +101,20 @@ class LandingZone(dg.ConfigurableResource):
         for file_path in self._candidates(source, partition_date):
             if not self._inside_root(file_path):
                 continue
-            stat = file_path.stat()
-            if stat.st_mtime > settled_before:
+            landing_file = self._landing_file(file_path)
+            if landing_file.modified_at > settled_before:
                 continue  # still being written, or just written: read on a later look
-            found.append(
-                LandingFile(
-                    path=file_path,
-                    relative_path=file_path.relative_to(self.path).as_posix(),
-                    size_bytes=stat.st_size,
-                    modified_at=stat.st_mtime,
-                )
-            )
+            found.append(landing_file)
         return found
+
+    def _landing_file(self, file_path: Path) -> LandingFile:
+        stat = file_path.stat()
+        return LandingFile(
+            path=file_path,
+            relative_path=file_path.relative_to(self.path).as_posix(),
+            size_bytes=stat.st_size,
+            modified_at=stat.st_mtime,
+        )
 
     def _unsettled_files(self, source: str, partition_date: str) -> list[Path]:
         settled_before = time.time() - self.settle
@@ -165,17 +167,11 @@ class LandingZone(dg.ConfigurableResource):
             if not source_folder.is_dir() or source_folder.is_symlink():
                 continue
             for day in self.date_folders(source_folder.name):
-                for file_path in self._candidates(source_folder.name, day):
-                    if self._inside_root(file_path):
-                        stat = file_path.stat()
-                        found.append(
-                            LandingFile(
-                                path=file_path,
-                                relative_path=file_path.relative_to(self.path).as_posix(),
-                                size_bytes=stat.st_size,
-                                modified_at=stat.st_mtime,
-                            )
-                        )
+                found += [
+                    self._landing_file(file_path)
+                    for file_path in self._candidates(source_folder.name, day)
+                    if self._inside_root(file_path)
+                ]
         return found
 
     def fingerprint(self, source: str, partition_date: str) -> str:

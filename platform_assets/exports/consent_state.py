@@ -26,6 +26,7 @@ from platform_assets.exports.inputs import (
     PERSON_RECORDS,
     SUPPRESSION_EVENTS,
     read_unreadable_consent,
+    table_name,
 )
 from platform_assets.exports.schemas import LAYER
 from platform_assets.exports.settings import (
@@ -95,13 +96,13 @@ def read_addresses(db: WarehouseSession) -> pl.DataFrame:
     return db.query(
         f"""
         select golden.customer_id, golden.email, true as send_address
-        from {_table(GOLDEN_CUSTOMERS)} as golden
+        from {table_name(GOLDEN_CUSTOMERS)} as golden
         union all
         select records.customer_id, people.email,
             lower(trim(people.email)) = lower(trim(golden.email)) as send_address
-        from {_table(CUSTOMER_RECORDS)} as records
-        join {_table(PERSON_RECORDS)} as people using (record_key)
-        left join {_table(GOLDEN_CUSTOMERS)} as golden using (customer_id)
+        from {table_name(CUSTOMER_RECORDS)} as records
+        join {table_name(PERSON_RECORDS)} as people using (record_key)
+        left join {table_name(GOLDEN_CUSTOMERS)} as golden using (customer_id)
         where records.valid_to is null and people.valid_to is null and people.email is not null
         """
     ).with_columns(pl.col("send_address").fill_null(False))
@@ -184,10 +185,10 @@ def consent_state(
             day,
             db.query(
                 "select subject_email as email, purpose, status, recorded_at"
-                f" from {_table(CONSENT)}"
+                f" from {table_name(CONSENT)}"
             ),
             db.query(
-                f"select email, event_type, occurred_at from {_table(EMAIL_EVENTS)}"
+                f"select email, event_type, occurred_at from {table_name(EMAIL_EVENTS)}"
                 " where list_contains(?, event_type)",
                 [list(SUPPRESSION_EVENTS)],
             ),
@@ -195,7 +196,7 @@ def consent_state(
             read_addresses(db),
         )
         db.replace([TableWrite(TABLE, rows, {"as_of_date": day})])
-        customers = db.query(f"select count(*) as n from {_table(GOLDEN_CUSTOMERS)}")["n"][0]
+        customers = db.query(f"select count(*) as n from {table_name(GOLDEN_CUSTOMERS)}")["n"][0]
         verdicts = {
             "schema": schema_verdict(SCHEMA, rows, db.table_schema(TABLE)),
             "every_customer_has_a_state": _complete_verdict(rows, int(customers)),
@@ -225,7 +226,3 @@ def _complete_verdict(rows: pl.DataFrame, customers: int) -> Verdict:
         else f"{customers} customers, but states for {short}",
         {"customers": customers, "states_per_purpose": per_purpose},
     )
-
-
-def _table(key: dg.AssetKey) -> str:
-    return ".".join(key.path)
