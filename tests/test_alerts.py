@@ -200,3 +200,93 @@ def test_the_daemons_sensor_alerts_a_failed_run_and_a_later_success_resolves_it(
         )
         alert_on_finished_runs(context)
         assert open_alerts(warehouse) == []
+
+
+def test_the_freshness_daemon_turning_an_asset_red_alerts_once_and_green_resolves(
+    tmp_path: Path, warehouse: Warehouse, receiver: Receiver
+) -> None:
+    """Dagster's freshness daemon judges the policy; the sensor turns its verdicts into alerts."""
+    from datetime import UTC, datetime, timedelta
+
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.test_utils import freeze_time
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster._daemon.freshness import FreshnessDaemon
+
+    from platform_assets.definitions import defs
+    from resources import LandingZone
+    from sensors import alert_on_freshness
+
+    landing = tmp_path / "landing"
+    (landing / "orders" / DAY).mkdir(parents=True)
+    (landing / "orders" / DAY / "a.csv").write_text(
+        "order_id,line_number,customer_id,ordered_at,sku\n"
+    )
+    resources = {"warehouse": warehouse, "alert_sink": AlertSink(webhook_url=receiver.url)}
+    (tmp_path / "instance").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "instance")) as instance:
+        built = dg.materialize(
+            [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)],
+            partition_key=DAY,
+            selection=[dg.AssetKey(["raw", "orders"])],
+            resources={
+                **(defs.resources or {}),
+                "warehouse": warehouse,
+                "landing_zone": LandingZone(root=str(landing)),
+            },
+            instance=instance,
+        )
+        assert built.success
+        origin = InProcessCodeLocationOrigin(
+            LoadableTargetOrigin(
+                module_name="platform_assets.definitions",
+                attribute="defs",
+                working_directory=str(Path(__file__).resolve().parents[1]),
+            )
+        )
+        cursor: str | None = None
+
+        def evaluate(at: datetime | None) -> None:
+            """One iteration of the freshness daemon, then one tick of the alert sensor."""
+            nonlocal cursor
+            with WorkspaceProcessContext(
+                instance, InProcessWorkspaceLoadTarget(origin)
+            ) as workspace:
+                if at is None:
+                    list(FreshnessDaemon().run_iteration(workspace))
+                else:
+                    with freeze_time(at):
+                        list(FreshnessDaemon().run_iteration(workspace))
+            context = dg.build_sensor_context(
+                instance=instance,
+                cursor=cursor,
+                repository_def=defs.get_repository_def(),
+                resources=resources,
+            )
+            alert_on_freshness(context)
+            cursor = context.cursor
+
+        raw_orders = dg.AssetKey(["raw", "orders"])
+        # Raw's fail window is 36 hours: seen 40 hours on, the load is stale.
+        evaluate(datetime.now(UTC) + timedelta(hours=40))
+        state = instance.get_freshness_state_records([raw_orders])[raw_orders]
+        assert state.freshness_state.value == "FAIL"
+        [row] = [r for r in open_alerts(warehouse) if r["kind"] == "freshness"]
+        assert row["asset"] == "raw/orders" and row["severity"] == "error"
+        posted = [body for body in receiver.bodies if body.get("kind") == "freshness"]
+        assert len(posted) == 1 and "raw/orders" in posted[0]["text"]
+        # Still red on the next tick: no second alert.
+        evaluate(datetime.now(UTC) + timedelta(hours=41))
+        assert len([r for r in open_alerts(warehouse) if r["kind"] == "freshness"]) == 1
+        # Seen now, the same load is fresh again: the alert is resolved, and the team told so.
+        evaluate(None)
+        assert (
+            instance.get_freshness_state_records([raw_orders])[raw_orders].freshness_state.value
+            == "PASS"
+        )
+        assert [r for r in open_alerts(warehouse) if r["kind"] == "freshness"] == []
+        resolved = [body for body in receiver.bodies if body.get("kind") == "freshness"]
+        assert [body["status"] for body in resolved] == ["open", "resolved"]
+        assert resolved[1]["text"].startswith("[resolved] freshness")
