@@ -107,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
         " key in CDP_DUCKDB_ENCRYPTION_KEY and renames it over the plain one. From then on every"
         " command needs the key.",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="the HTTP API: events posted over HTTP land in the landing zone",
+        description="Serves POST /v1/events/{web_events,email_events,consent} and GET"
+        " /v1/health (docs/api.md). Every request but the health check needs"
+        " `Authorization: Bearer $CDP_INGEST_TOKEN`; without the variable the server does not"
+        " start. Binds 127.0.0.1 unless told otherwise.",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8321)
     audit.add_argument("--action", help="only this action, e.g. export_written")
     audit.add_argument("--limit", type=int, default=50)
     return parser
@@ -136,7 +146,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _erase(arguments)
     if arguments.command == "encrypt":
         return _encrypt()
+    if arguments.command == "serve":
+        return _serve(arguments)
     return _summary()
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    import uvicorn
+
+    from platform_assets.ingest.api import DEFAULT_MAX_BODY_BYTES, create_app
+    from platform_assets.partitions import start_date
+    from resources import LandingZone
+    from resources.landing_zone import LandingRootUnusable
+
+    token = os.environ.get("CDP_INGEST_TOKEN", "")
+    if len(token) < 16:
+        print(
+            "CDP_INGEST_TOKEN is not set (or shorter than 16 characters): set a long random"
+            " token; every request must send it as `Authorization: Bearer <token>`.",
+            file=sys.stderr,
+        )
+        return 2
+    limit = os.environ.get("CDP_INGEST_MAX_BYTES")
+    if limit is not None and not limit.isdigit():
+        print(f"CDP_INGEST_MAX_BYTES {limit!r} is not a number of bytes", file=sys.stderr)
+        return 2
+    landing_zone = LandingZone()
+    try:
+        landing_zone.require_root()
+    except LandingRootUnusable as error:
+        if not landing_zone.path.is_dir():
+            print(str(error), file=sys.stderr)
+            return 2
+        # An empty zone is fine here: the API is what fills it.
+    app = create_app(
+        landing_zone,
+        token,
+        max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY_BYTES,
+        first_day=start_date(),
+    )
+    print(f"cdp serve: http://{arguments.host}:{arguments.port} -> {landing_zone.path}")
+    uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="warning")
+    return 0
 
 
 def _export_subject(arguments: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from sensors import (
     alert_on_freshness,
     identity_model_drift_sensor,
     landing_zone_sensor,
+    realtime_sensor,
 )
 
 # Cleaned partitions follow their raw partition through their automation condition; this
@@ -59,6 +60,7 @@ defs = dg.Definitions(
     schedules=[fallback_daily_graph],
     sensors=[
         landing_zone_sensor,
+        realtime_sensor,
         automation_sensor,
         identity_model_drift_sensor,
         alert_on_finished_runs,

@@ -49,7 +49,34 @@ train_identity_model = dg.define_asset_job(
     tags={"cdp/job": "train_identity_model"},
 )
 
-JOBS = [daily_graph, ingest, train_identity_model]
+# The sources events are posted to over HTTP (`cdp serve`): the real-time path starts at them.
+REALTIME_SOURCES = ("web_events", "email_events", "consent")
+
+realtime_path = dg.define_asset_job(
+    "realtime_path",
+    # Only what lies between today's posted events and today's audience files: their raw and
+    # cleaned partitions, identity, the facts and segments they feed, and the exports. The
+    # segments are the same dbt models the batch runs (one definition, segment_membership.yml).
+    selection=(
+        (
+            dg.AssetSelection.keys(
+                *(dg.AssetKey(["raw", source]) for source in REALTIME_SOURCES)
+            ).downstream()
+            & dg.AssetSelection.groups("exports").upstream()
+        )
+        # The identity graph is one step that writes all its tables together.
+        | dg.AssetSelection.groups("identity")
+    )
+    - dg.AssetSelection.keys(MODEL),
+    partitions_def=daily_partitions,
+    # One process for the run: its steps queue on the one DuckDB writer anyway, and a process
+    # per step would cost seconds of start-up each on the path a cart waits on.
+    executor_def=dg.in_process_executor,
+    description="Today's posted events through to today's audience files, in seconds.",
+    tags={"cdp/job": "realtime_path"},
+)
+
+JOBS = [daily_graph, ingest, train_identity_model, realtime_path]
 
 # The previous day is complete once this cut-off has passed: files for it that land later are
 # late files, which the landing sensor still picks up.

@@ -60,6 +60,23 @@ SETTINGS = [
         "A landing file is read once unchanged this long (still being written before).",
     ),
     Setting(
+        "CDP_REALTIME_INTERVAL_SECONDS",
+        "5",
+        "How often the real-time sensor looks for today's posted events (read when definitions"
+        " load).",
+    ),
+    Setting(
+        "CDP_INGEST_TOKEN",
+        "(required by `cdp serve`; at least 16 characters)",
+        "Bearer token every `cdp serve` request must carry.",
+        secret=True,
+    ),
+    Setting(
+        "CDP_INGEST_MAX_BYTES",
+        "5000000",
+        "Largest request body `cdp serve` accepts (413 above it).",
+    ),
+    Setting(
         "CDP_ALERT_WEBHOOK_URL",
         "(unset: alerts go to ops.alerts only)",
         "Incoming webhook (Slack, Teams or any JSON endpoint) that receives every alert.",
@@ -121,6 +138,14 @@ def sensor_interval_seconds() -> int:
         return 30
 
 
+def realtime_interval_seconds() -> int:
+    """The real-time sensor's minimum interval (CDP_REALTIME_INTERVAL_SECONDS, default 5)."""
+    try:
+        return max(1, int(os.environ.get("CDP_REALTIME_INTERVAL_SECONDS") or 5))
+    except ValueError:
+        return 5
+
+
 def problems() -> list[str]:
     """What is wrong with the settings as the environment has them now, one line each."""
     from resources.archive import LandingArchive
@@ -148,11 +173,10 @@ def problems() -> list[str]:
             date.fromisoformat(start)
         except ValueError:
             found.append(f"CDP_START_DATE={start!r} is not a YYYY-MM-DD date")
-    if interval := os.environ.get("CDP_SENSOR_INTERVAL_SECONDS"):
-        if not interval.isdigit() or int(interval) < 1:
-            found.append(
-                f"CDP_SENSOR_INTERVAL_SECONDS={interval!r} is not a whole number of seconds"
-            )
+    for name in ("CDP_SENSOR_INTERVAL_SECONDS", "CDP_REALTIME_INTERVAL_SECONDS"):
+        interval = os.environ.get(name)
+        if interval and (not interval.isdigit() or int(interval) < 1):
+            found.append(f"{name}={interval!r} is not a whole number of seconds")
     if settle := os.environ.get("CDP_LANDING_SETTLE_SECONDS"):
         try:
             if float(settle) < 0:

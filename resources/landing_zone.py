@@ -24,6 +24,10 @@ DEFAULT_SETTLE_SECONDS = 10.0
 SETTLE_WAIT_MAX_SECONDS = 30.0
 
 # Names a sender uses while a transfer is under way; never data, however long they sit.
+# Files the platform's own ingest API wrote: renamed into place complete, so read at once, without
+# waiting out the settle interval (the real-time path would otherwise wait 10 s per event).
+COMPLETE_FILE_PREFIX = "ingest-"
+
 IN_TRANSFER_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
 
@@ -102,7 +106,7 @@ class LandingZone(dg.ConfigurableResource):
             if not self._inside_root(file_path):
                 continue
             landing_file = self._landing_file(file_path)
-            if landing_file.modified_at > settled_before:
+            if landing_file.modified_at > settled_before and not _complete(file_path):
                 continue  # still being written, or just written: read on a later look
             found.append(landing_file)
         return found
@@ -121,7 +125,9 @@ class LandingZone(dg.ConfigurableResource):
         return [
             file_path
             for file_path in self._candidates(source, partition_date)
-            if self._inside_root(file_path) and file_path.stat().st_mtime > settled_before
+            if self._inside_root(file_path)
+            and file_path.stat().st_mtime > settled_before
+            and not _complete(file_path)
         ]
 
     def unsettled(self, source: str, partition_date: str) -> list[str]:
@@ -146,6 +152,28 @@ class LandingZone(dg.ConfigurableResource):
                 break
             time.sleep(max(settles_at - time.time(), 0.0) + 0.05)
         return [path.relative_to(self.path).as_posix() for path in pending]
+
+    def land_complete_file(
+        self, source: str, partition_date: str, name: str, content: bytes
+    ) -> bool:
+        """Land a file whose content is complete (`cdp serve`): written under a hidden name,
+        fsynced, renamed into `<source>/<date>/`, the folder fsynced, so that once this returns
+        a crash loses nothing. False when a file of that name is there already: names carry
+        their content's hash, so a retried request lands nothing twice."""
+        if not name.startswith(COMPLETE_FILE_PREFIX) or "/" in name or name.startswith("."):
+            raise ValueError(f"{name!r} is not a name for a complete landing file")
+        folder = self.path / source / partition_date
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / name
+        if target.exists():
+            return False
+        replace_atomically(target, content)
+        directory = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return True
 
     def read_bytes(self, landing_file: LandingFile) -> bytes:
         return landing_file.path.read_bytes()
@@ -238,6 +266,11 @@ class LandingZone(dg.ConfigurableResource):
                     if entry.is_symlink() and not self._inside_root(entry)
                 ]
         return misplaced
+
+
+def _complete(file_path: Path) -> bool:
+    """Files `cdp serve` renamed into place whole: nothing is still writing them."""
+    return file_path.name.startswith(COMPLETE_FILE_PREFIX)
 
 
 def _fingerprint(lines: Iterable[str]) -> str:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from platform_assets.contract import SOURCES
-from platform_assets.jobs import ingest
+from platform_assets.jobs import REALTIME_SOURCES, ingest
 from platform_assets.partitions import partition_range
 from platform_assets.raw import raw_asset_key
 from platform_assets.raw.assets import LANDING_FINGERPRINT
@@ -103,8 +103,15 @@ def landing_zone_sensor(
         if entry not in current and fingerprint != empty
     }
     changed_by_day: dict[str, list[str]] = {}
+    today = datetime.now(UTC).date().isoformat()
     for source, day in changed_partitions(current, previous):
         fingerprint = current[f"{source}/{day}"]
+        if day == today and source in REALTIME_SOURCES:
+            # Today's events are the real-time sensor's. Left out of the cursor too, so that
+            # once the day is over this sensor looks again: it loads the day unless the real-time
+            # path already loaded exactly this listing.
+            current[f"{source}/{day}"] = previous.get(f"{source}/{day}", "deferred")
+            continue
         if fingerprint != "gone" and _already_loaded(context.instance, source, day, fingerprint):
             continue  # loaded already, by `cdp run` or an earlier run
         # One run per day for every source that changed on it: raw loads a day's sources in

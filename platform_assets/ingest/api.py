@@ -1,0 +1,128 @@
+"""`cdp serve`: the platform's HTTP API on FastAPI. This module holds its ingest half.
+
+Events posted here become landing files, the same as files a source system drops: the raw and
+cleaned layers, the lineage and the erasure all treat them alike. A 202 is sent only once the
+events are durably on disk; a request with one bad event writes nothing.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
+import secrets
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from platform_assets.ingest.validate import check_events, ingest_file_name, parse_body
+from resources import LandingZone
+
+# A request larger than this is refused with 413 (CDP_INGEST_MAX_BYTES overrides it): big loads
+# belong in landing files, not in one HTTP request held in memory.
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+class EventSource(StrEnum):
+    web_events = "web_events"
+    email_events = "email_events"
+    consent = "consent"
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(413, detail=f"the request body is larger than {limit} bytes")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # a chunked body without a length is cut off as it grows
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    landing_zone: LandingZone,
+    token: str,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    first_day: date | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
+    """The API over one landing zone; every route but the health check wants `token`."""
+    if not token:
+        raise ValueError("the ingest API needs a bearer token (CDP_INGEST_TOKEN)")
+    app = FastAPI(
+        title="Customer data platform API",
+        version="1",
+        # Served below, behind the token like everything but the health check.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    bearer = HTTPBearer(auto_error=False)
+
+    def authorized(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                401,
+                detail="a valid bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @app.get("/v1/health", summary="Liveness for a load balancer (no token, no data)")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/openapi.json", dependencies=[Depends(authorized)], include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.post(
+        "/v1/events/{source}",
+        status_code=202,
+        dependencies=[Depends(authorized)],
+        summary="Post events: one JSON object, a JSON array, or NDJSON",
+        responses={
+            400: {"description": "the body is not JSON"},
+            401: {"description": "missing or wrong bearer token"},
+            413: {"description": "the body is over the size limit"},
+            422: {"description": "one reason per rejected event; nothing was written"},
+        },
+    )
+    async def post_events(source: EventSource, request: Request) -> Any:
+        body = await _read_body(request, max_body_bytes)
+        try:
+            items = parse_body(body, request.headers.get("content-type", ""))
+        except ValueError as error:
+            return JSONResponse(
+                {
+                    "accepted": 0,
+                    "rejected": [{"index": None, "field": None, "rule": f"invalid_json: {error}"}],
+                },
+                status_code=400,
+            )
+        checked = check_events(source.value, items, now=clock(), first_day=first_day)
+        if checked.rejections:
+            return JSONResponse(
+                {"accepted": 0, "rejected": [r.as_dict() for r in checked.rejections]},
+                status_code=422,
+            )
+        landed: list[str] = []
+        repeated: list[str] = []
+        for day, content in sorted(checked.files.items()):
+            name = ingest_file_name(content)
+            written = landing_zone.land_complete_file(source.value, day.isoformat(), name, content)
+            (landed if written else repeated).append(f"{source.value}/{day.isoformat()}/{name}")
+        return {"accepted": checked.accepted, "files": landed, "already_landed": repeated}
+
+    return app
