@@ -60,24 +60,34 @@ def _csv(rows: list[dict[str, object]]) -> str:
 
 
 def _known(index: int) -> dict[str, str]:
-    return {"id": f"KNOWN-BENCH-{index}", "email": f"known.{index}@cart-bench.example"}
+    names = ("ash", "birch", "cedar", "elm", "fir", "hazel", "larch", "maple", "oak", "rowan")
+    word = names[index % len(names)] + (str(index // len(names)) if index >= len(names) else "")
+    return {
+        "id": f"KNOWN-BENCH-{index}",
+        "email": f"{word}.{index * 7919 % 1000}@cart-bench.example",
+    }
 
 
 def _land_known_customers(landing: Path, day: str, tries: int) -> None:
+    """One shop customer per try, each a distinct person (Faker), with marketing consent."""
+    from faker import Faker
+
+    fake = Faker("en_GB")
+    fake.seed_instance(20261203)
     shop, consent = [], []
     for index in range(tries):
         person = _known(index)
         shop.append(
             {
                 "customer_id": person["id"],
-                "first_name": "Bench",
-                "last_name": f"Customer{chr(65 + index % 26)}{index}",
+                "first_name": fake.first_name(),
+                "last_name": fake.last_name(),
                 "email": person["email"],
                 "phone": "",
-                "date_of_birth": "1985-03-1" + str(index % 10),
-                "street_address": f"{index + 1} Bench Street",
-                "city": "Leeds",
-                "postcode": "LS1 4AP",
+                "date_of_birth": fake.date_of_birth(minimum_age=20, maximum_age=80).isoformat(),
+                "street_address": fake.street_address(),
+                "city": fake.city(),
+                "postcode": fake.postcode(),
                 "region": "",
                 "country": "GB",
                 "created_at": "2026-10-01T09:00:00Z",
@@ -275,6 +285,16 @@ def main() -> int:
         return 1
     print(f"history: {args.history_days} days built in {time.perf_counter() - began:.0f} s")
 
+    import duckdb
+
+    with duckdb.connect(env["CDP_DUCKDB_PATH"], read_only=True) as db:
+        resolved = db.execute(
+            "select count(distinct customer_id) from identity.customer_records"
+            " where source_record_id like 'KNOWN-BENCH-%'"
+        ).fetchone()
+    if not resolved or resolved[0] != args.tries:
+        print(f"the {args.tries} known customers resolved to {resolved} people", file=sys.stderr)
+        return 1
     daemon = _start(["dagster-daemon", "run", "-w", "workspace.yaml"], env, work / "daemon.log")
     server = _start(["cdp", "serve", "--port", str(port)], env, work / "serve.log")
     cart: list[float | None] = []

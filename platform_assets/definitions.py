@@ -21,6 +21,7 @@ from resources import (
     Warehouse,
 )
 from resources.configuration import sensor_interval_seconds
+from resources.trigger_delivery import TriggerDelivery
 from sensors import (
     alert_on_failed_runs,
     alert_on_finished_runs,
@@ -79,5 +80,7 @@ defs = dg.Definitions(
         "dbt": dbt_cli_resource(),
         # Empty: CDP_ALERT_WEBHOOK_URL, read when an alert is sent (unset: ops.alerts only).
         "alert_sink": AlertSink(),
+        # Empty: CDP_TRIGGER_WEBHOOK_URL, read when a run sends (unset: a JSONL file per day).
+        "trigger_delivery": TriggerDelivery(),
     },
 )

@@ -89,6 +89,17 @@ SETTINGS = [
         secret=True,
     ),
     Setting(
+        "CDP_TRIGGER_WEBHOOK_URL",
+        "(unset: a JSONL file per day under the export directory)",
+        "The email platform's endpoint that receives the triggered sends as JSON.",
+        secret=True,
+    ),
+    Setting(
+        "CDP_HOLDOUT_SHARE",
+        "(the `holdout_share` of triggers.yml: 0.10)",
+        "Share of each trigger's entrants held out (recorded, not sent) to measure lift.",
+    ),
+    Setting(
         "CDP_DUCKDB_ENCRYPTION_KEY",
         "(unset: a plain file)",
         "Encrypts the warehouse file (DuckDB's AES-GCM) for every layer, dbt included; needed"
@@ -183,8 +194,15 @@ def problems() -> list[str]:
                 raise ValueError
         except ValueError:
             found.append(f"CDP_LANDING_SETTLE_SECONDS={settle!r} is not a number of seconds")
-    url = os.environ.get("CDP_ALERT_WEBHOOK_URL")
-    if url and not url.startswith(("http://", "https://")):
-        # The value may hold a token: named, never echoed.
-        found.append("CDP_ALERT_WEBHOOK_URL is not an http(s) URL")
+    for name in ("CDP_ALERT_WEBHOOK_URL", "CDP_TRIGGER_WEBHOOK_URL"):
+        url = os.environ.get(name)
+        if url and not url.startswith(("http://", "https://")):
+            # The value may hold a token: named, never echoed.
+            found.append(f"{name} is not an http(s) URL")
+    if share := os.environ.get("CDP_HOLDOUT_SHARE"):
+        try:
+            if not 0 <= float(share) < 1:
+                raise ValueError
+        except ValueError:
+            found.append(f"CDP_HOLDOUT_SHARE={share!r} is not a share from 0 to below 1")
     return found

@@ -120,6 +120,39 @@ class ExportDirectory(dg.ConfigurableResource):
                 continue
         return found
 
+    def other_files(self) -> list[Path]:
+        """Files beside the day folders (triggered sends, the profile snapshot): everything an
+        erasure must read besides the audience files."""
+        if not self.path.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.path.iterdir()):
+            if entry.name.startswith(".") or self._is_day(entry.name):
+                continue
+            candidates = sorted(entry.rglob("*")) if entry.is_dir() else [entry]
+            found += [
+                path
+                for path in candidates
+                if path.is_file() and not path.is_symlink() and not path.name.startswith(".")
+            ]
+        return found
+
+    @staticmethod
+    def _is_day(name: str) -> bool:
+        try:
+            date.fromisoformat(name)
+        except ValueError:
+            return False
+        return True
+
+    def replace_file(self, path: Path, content: bytes) -> None:
+        """Rewrite one of `other_files` atomically (erasure only)."""
+        from resources.landing_zone import replace_atomically
+
+        if self.path not in path.resolve().parents:
+            raise ValueError(f"{path} is not under the export directory {self.path}")
+        replace_atomically(path, content)
+
     def remove_day(self, day: date) -> None:
         shutil.rmtree(self.day_folder(day), ignore_errors=True)
 

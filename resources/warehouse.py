@@ -250,6 +250,31 @@ class WarehouseSession:
         """Column names and types of a table as polars reads them."""
         return self.query(f"select * from {table} limit 0").schema
 
+    def upsert(self, table: str, frame: pl.DataFrame, key: str) -> None:
+        """Insert the rows of `frame`, replacing the table's rows with the same `key`, in one
+        transaction (a ledger, such as the triggered sends, rather than a partition)."""
+        schema, _ = table.split(".")
+        self.connection.execute(f"create schema if not exists {schema}")
+        self.connection.register("upserted_rows", frame.to_arrow())
+        try:
+            self.connection.execute(
+                f"create table if not exists {table} as select * from upserted_rows limit 0"
+            )
+            if frame.is_empty():
+                return
+            self.connection.execute("begin transaction")
+            try:
+                self.connection.execute(
+                    f'delete from {table} where "{key}" in (select "{key}" from upserted_rows)'
+                )
+                self.connection.execute(f"insert into {table} by name select * from upserted_rows")
+                self.connection.execute("commit")
+            except BaseException:
+                self.connection.execute("rollback")
+                raise
+        finally:
+            self.connection.unregister("upserted_rows")
+
     def replace(self, writes: Sequence[TableWrite]) -> None:
         """Replace the matching rows of every table in one transaction: all or nothing.
 

@@ -26,7 +26,14 @@ IDENTITY = {
 }
 EXPORTS = {
     dg.AssetKey(["exports", name])
-    for name in ("consent_state", "audiences", "people", "audience_memberships", "audience_files")
+    for name in (
+        "consent_state",
+        "audiences",
+        "people",
+        "audience_memberships",
+        "audience_files",
+        "trigger_sends",
+    )
 }
 # Layers whose assets dbt defines: one asset per model, keyed by its schema.
 DBT_LAYERS = ("staging", "intermediate", "star", "segments")

@@ -18,8 +18,8 @@ import pytest
 from platform_assets import settings as platform_settings
 from platform_assets.cli import main as cli_main
 from platform_assets.exports import assets as export_assets_module
+from platform_assets.exports import audience_files, consent_state, export_tables
 from platform_assets.exports import build as build_module
-from platform_assets.exports import export_assets
 from platform_assets.exports import settings as export_settings
 from platform_assets.exports.build import FILE_COLUMNS, end_of_day
 from platform_assets.exports.consent import (
@@ -573,7 +573,7 @@ def world(tmp_path: Path) -> dict[str, Any]:
 
 def _materialize(world: dict[str, Any], partition: str = PARTITION) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        export_assets,
+        [consent_state, export_tables, audience_files],
         partition_key=partition,
         resources={
             "warehouse": world["warehouse"],

@@ -311,6 +311,11 @@ def scrub_files(
             exports.rewrite_day(
                 day, changed, {**manifest, "erased_after_export": erased, "erasures": erasures}
             )
+    for path in exports.other_files():
+        kept, removed = scrub_file("exports", path.name, path.read_bytes(), tombstones)
+        if removed:
+            exports.replace_file(path, kept)
+            scrubbed[f"exports/{path.relative_to(exports.path).as_posix()}"] = removed
     return scrubbed
 
 
@@ -365,6 +370,10 @@ def remaining(
         ("exports", f"exports/{day.isoformat()}/{path.name}", path)
         for day in exports.days()
         for path in exports.day_files(day)
+    ]
+    files += [
+        ("exports", f"exports/{path.relative_to(exports.path).as_posix()}", path)
+        for path in exports.other_files()
     ]
     for source, label, path in files:
         if scrub_file(source, path.name, path.read_bytes(), tombstones)[1]:
