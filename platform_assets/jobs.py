@@ -54,25 +54,27 @@ REALTIME_SOURCES = ("web_events", "email_events", "consent")
 
 realtime_path = dg.define_asset_job(
     "realtime_path",
-    # Only what lies between today's posted events and today's audience files: their raw and
-    # cleaned partitions, identity, the facts and segments they feed, and the exports. The
-    # segments are the same dbt models the batch runs (one definition, segment_membership.yml).
+    # Everything today's posted events feed, to the audience files and the triggered sends:
+    # their raw and cleaned partitions, identity, the facts and segments, the exports. All of
+    # it, not only what the audiences read: a model left out (persona centroids, segment
+    # performance) would be re-run by the automation sensor after every real-time run, and
+    # that run would hold the one DuckDB writer while the next cart waits. The segments are
+    # the same dbt models the batch runs (one definition, segment_membership.yml).
     selection=(
-        (
-            dg.AssetSelection.keys(
-                *(dg.AssetKey(["raw", source]) for source in REALTIME_SOURCES)
-            ).downstream()
-            & dg.AssetSelection.groups("exports").upstream()
-        )
+        dg.AssetSelection.keys(
+            *(dg.AssetKey(["raw", source]) for source in REALTIME_SOURCES)
+        ).downstream()
         # The identity graph is one step that writes all its tables together.
         | dg.AssetSelection.groups("identity")
     )
+    .materializable()
     - dg.AssetSelection.keys(MODEL),
     partitions_def=daily_partitions,
     # One process for the run: its steps queue on the one DuckDB writer anyway, and a process
     # per step would cost seconds of start-up each on the path a cart waits on.
     executor_def=dg.in_process_executor,
-    description="Today's posted events through to today's audience files, in seconds.",
+    description="Today's posted events through to today's audience files and triggered sends,"
+    " in seconds.",
     tags={"cdp/job": "realtime_path"},
 )
 
