@@ -110,8 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="the HTTP API: events posted over HTTP land in the landing zone",
-        description="Serves POST /v1/events/{web_events,email_events,consent} and GET"
-        " /v1/health (docs/api.md). Every request but the health check needs"
+        description="Serves POST /v1/events/{web_events,email_events,consent}, GET"
+        " /v1/profiles/{customer_id}, GET /v1/profiles?email= and GET /v1/health"
+        " (docs/api.md). Every request but the health check needs"
         " `Authorization: Bearer $CDP_INGEST_TOKEN`; without the variable the server does not"
         " start. Binds 127.0.0.1 unless told otherwise.",
     )
@@ -156,8 +157,9 @@ def _serve(arguments: argparse.Namespace) -> int:
 
     from platform_assets.ingest.api import DEFAULT_MAX_BODY_BYTES, create_app
     from platform_assets.partitions import start_date
-    from resources import LandingZone
+    from resources import ExportDirectory, LandingZone
     from resources.landing_zone import LandingRootUnusable
+    from resources.profile_snapshot import ProfileStore, snapshot_path
 
     token = os.environ.get("CDP_INGEST_TOKEN", "")
     if len(token) < 16:
@@ -184,6 +186,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         token,
         max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY_BYTES,
         first_day=start_date(),
+        profiles=ProfileStore(snapshot_path(ExportDirectory().path)),
     )
     print(f"cdp serve: http://{arguments.host}:{arguments.port} -> {landing_zone.path}")
     uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="warning")

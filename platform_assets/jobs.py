@@ -66,8 +66,7 @@ realtime_path = dg.define_asset_job(
         ).downstream()
         # The identity graph is one step that writes all its tables together.
         | dg.AssetSelection.groups("identity")
-    )
-    .materializable()
+    ).materializable()
     - dg.AssetSelection.keys(MODEL),
     partitions_def=daily_partitions,
     # One process for the run: its steps queue on the one DuckDB writer anyway, and a process

@@ -33,6 +33,7 @@ EXPORTS = {
         "audience_memberships",
         "audience_files",
         "trigger_sends",
+        "profile_snapshot",
     )
 }
 # Layers whose assets dbt defines: one asset per model, keyed by its schema.

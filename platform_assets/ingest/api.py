@@ -1,8 +1,11 @@
-"""`cdp serve`: the platform's HTTP API on FastAPI. This module holds its ingest half.
+"""`cdp serve`: the platform's HTTP API on FastAPI, its ingest and its profile halves.
 
 Events posted here become landing files, the same as files a source system drops: the raw and
 cleaned layers, the lineage and the erasure all treat them alike. A 202 is sent only once the
 events are durably on disk; a request with one bad event writes nothing.
+
+Profiles are read from the snapshot the exports publish (`resources.profile_snapshot`), never
+from the warehouse: the API neither waits for nor blocks its single writer.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
@@ -12,12 +15,14 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from platform_assets.exports.profiles import profile_document
 from platform_assets.ingest.validate import check_events, ingest_file_name, parse_body
 from resources import LandingZone
+from resources.profile_snapshot import ProfileStore
 
 # A request larger than this is refused with 413 (CDP_INGEST_MAX_BYTES overrides it): big loads
 # belong in landing files, not in one HTTP request held in memory.
@@ -54,8 +59,10 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     first_day: date | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    profiles: ProfileStore | None = None,
 ) -> FastAPI:
-    """The API over one landing zone; every route but the health check wants `token`."""
+    """The API over one landing zone and one profile snapshot; every route but the health
+    check wants `token`."""
     if not token:
         raise ValueError("the ingest API needs a bearer token (CDP_INGEST_TOKEN)")
     app = FastAPI(
@@ -124,5 +131,31 @@ def create_app(
             written = landing_zone.land_complete_file(source.value, day.isoformat(), name, content)
             (landed if written else repeated).append(f"{source.value}/{day.isoformat()}/{name}")
         return {"accepted": checked.accepted, "files": landed, "already_landed": repeated}
+
+    def _profile(found: dict[str, Any] | None) -> dict[str, Any]:
+        if profiles is None or not profiles.available:
+            raise HTTPException(503, detail="no profile snapshot has been published yet")
+        if found is None:
+            # Unknown and erased people answer alike: an erasure leaves no trace to probe.
+            raise HTTPException(404, detail="no such customer")
+        return profile_document(found)
+
+    @app.get(
+        "/v1/profiles/{customer_id}",
+        dependencies=[Depends(authorized)],
+        summary="One customer's profile: names, consent, segments with reasons, tokens",
+        responses={404: {"description": "unknown (or erased) customer"}},
+    )
+    def profile_by_id(customer_id: str) -> dict[str, Any]:
+        return _profile(profiles.by_id(customer_id) if profiles else None)
+
+    @app.get(
+        "/v1/profiles",
+        dependencies=[Depends(authorized)],
+        summary="The profile of the customer with this email address",
+        responses={404: {"description": "unknown (or erased) address"}},
+    )
+    def profile_by_email(email: Annotated[str, Query(min_length=3, max_length=320)]) -> Any:
+        return _profile(profiles.by_email(email) if profiles else None)
 
     return app
