@@ -242,7 +242,8 @@ def main() -> int:
     latency = result["latency_ms"]
     print(
         f"{len(latencies)} requests from {args.clients} clients:"
-        f" {result['requests_per_second']:.0f} req/s, median {latency['median']:.1f} ms, p95 {latency['p95']:.1f} ms, p99"
+        f" {result['requests_per_second']:.0f} req/s, median {latency['median']:.1f} ms,"
+        f" p95 {latency['p95']:.1f} ms, p99"
         f" {latency['p99']:.1f} ms, errors {errors}; snapshot loaded in {load_seconds:.1f} s,"
         f" server peak {result['server_peak_rss_mib']:.0f} MiB"
     )
