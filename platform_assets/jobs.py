@@ -69,9 +69,6 @@ realtime_path = dg.define_asset_job(
     ).materializable()
     - dg.AssetSelection.keys(MODEL),
     partitions_def=daily_partitions,
-    # One process for the run: its steps queue on the one DuckDB writer anyway, and a process
-    # per step would cost seconds of start-up each on the path a cart waits on.
-    executor_def=dg.in_process_executor,
     description="Today's posted events through to today's audience files and triggered sends,"
     " in seconds.",
     tags={"cdp/job": "realtime_path"},

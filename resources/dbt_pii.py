@@ -13,27 +13,9 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-SALT_VARIABLE = "cdp_pii_salt"
+from resources.pii import MissingSalt, pii_salt, set_salt
 
-
-class MissingSalt(RuntimeError):
-    pass
-
-
-def pii_salt() -> str:
-    salt = os.environ.get("CDP_PII_SALT", "")
-    if not salt:
-        raise MissingSalt(
-            "CDP_PII_SALT is not set: the marts hash email addresses with it. Set a long random"
-            " secret and keep it stable (every hash changes with it); `make demo` sets a demo"
-            " salt that is not for real data."
-        )
-    return salt
-
-
-def set_salt(connection: Any) -> None:
-    # A prepared parameter: the value is never part of a statement's text.
-    connection.execute(f"set variable {SALT_VARIABLE} = $salt", {"salt": pii_salt()})
+__all__ = ["MissingSalt", "Plugin", "pii_salt", "set_salt"]
 
 
 class Plugin(BasePlugin):

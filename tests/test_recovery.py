@@ -97,8 +97,9 @@ def test_a_run_killed_inside_dbt_leaves_a_warehouse_the_next_run_completes(
     assert sorted(p.name for p in exports.iterdir() if not p.name.startswith(".")) == [
         "2026-11-02",
         "2026-11-03",
+        "profiles",  # the profile snapshot, published whole
     ]
-    assert not [p for p in exports.iterdir() if p.name.startswith(".")]
+    assert not [p for p in exports.rglob(".*")]  # no half-written day or snapshot
     assert warehouse.query("select count(*) as n from ops.dbt_partition")["n"][0] == 0
 
 

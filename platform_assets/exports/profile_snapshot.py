@@ -4,9 +4,11 @@
 from datetime import date
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
 from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
+from platform_assets.checks import column_schema
 from platform_assets.exports.build import end_of_day
 from platform_assets.exports.inputs import CONSENT_STATE, GOLDEN_CUSTOMERS
 from platform_assets.exports.profiles import build_profiles
@@ -20,6 +22,37 @@ from resources import ExportDirectory, Warehouse
 from resources.profile_snapshot import SNAPSHOT_PATH, publish, snapshot_path
 
 PROFILE_SNAPSHOT = dg.AssetKey([LAYER, "profile_snapshot"])
+# The snapshot's columns as the UI shows them (the JSON columns are what the API answers).
+SNAPSHOT_SCHEMA = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column(pl.String, nullable=False, unique=True),
+        "email": pa.Column(pl.String, nullable=True),
+        "first_name": pa.Column(pl.String, nullable=True),
+        "last_name": pa.Column(pl.String, nullable=True),
+        "country": pa.Column(pl.String, nullable=True),
+        "consent": pa.Column(
+            pl.String,
+            nullable=False,
+            description="Consent per purpose as JSON: may_send, exclusion_reason, latest_status,"
+            " stated_at (exports.consent_state of the day).",
+        ),
+        "segments": pa.Column(
+            pl.String,
+            nullable=False,
+            description="The day's segments as JSON: [{segment, reason}].",
+        ),
+        "tokens": pa.Column(
+            pl.String,
+            nullable=False,
+            description="Personalization tokens as JSON: recommended products, last purchased"
+            " product, favourite category, best send hour.",
+        ),
+        "as_of_date": pa.Column(pl.Date, nullable=False, description="The day of the snapshot."),
+    },
+    strict=True,
+    ordered=True,
+    name="exports.profile_snapshot",
+)
 
 
 @dg.asset(
@@ -36,7 +69,10 @@ PROFILE_SNAPSHOT = dg.AssetKey([LAYER, "profile_snapshot"])
     f" as `<CDP_EXPORT_DIR>/{SNAPSHOT_PATH.as_posix()}`, swapped in whole. `cdp serve` answers"
     " GET /v1/profiles from it without opening the warehouse. An older day never replaces a"
     " newer snapshot.",
-    metadata={"path_pattern": f"<CDP_EXPORT_DIR>/{SNAPSHOT_PATH.as_posix()}"},
+    metadata={
+        "path_pattern": f"<CDP_EXPORT_DIR>/{SNAPSHOT_PATH.as_posix()}",
+        "dagster/column_schema": column_schema(SNAPSHOT_SCHEMA),
+    },
     check_specs=[
         dg.AssetCheckSpec(
             "one_profile_per_customer",

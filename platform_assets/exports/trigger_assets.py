@@ -646,7 +646,11 @@ def trigger_performance(
         rows = performance_rows(read_outcomes(db, settings, day), day)
         db.replace([TableWrite(PERFORMANCE_TABLE, rows, {"as_of_date": day})])
         schema = schema_verdict(PERFORMANCE_SCHEMA, rows, db.table_schema(PERFORMANCE_TABLE))
-    metadata: dict[str, Any] = {"dagster/row_count": rows.height}
+    # Its columns on the materialization too, as the dbt models of its layer carry theirs.
+    metadata: dict[str, Any] = {
+        "dagster/row_count": rows.height,
+        "dagster/column_schema": column_schema(PERFORMANCE_SCHEMA),
+    }
     # Numbers Dagster plots over the days: each trigger's lift and conversion.
     for row in rows.filter(pl.col("variant") == "all").iter_rows(named=True):
         name = f"{row['trigger']}.{row['step']}"

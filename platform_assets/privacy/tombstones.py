@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from resources import WarehouseSession
-from resources.dbt_pii import pii_salt
+from resources.pii import pii_salt
 
 TOMBSTONE_TABLE = "ops.erasure_tombstones"
 TOMBSTONE_DDL = f"""

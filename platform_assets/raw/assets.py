@@ -37,8 +37,8 @@ from platform_assets.settings import (
 )
 from resources import LandingArchive, LandingZone, TableWrite, Warehouse, WarehouseSession
 from resources.archive import ArchiveMissing
-from resources.dbt_pii import MissingSalt
 from resources.landing_zone import LandingRootUnusable, file_sha256
+from resources.pii import MissingSalt
 
 LAYER = "raw"
 LANDING_FINGERPRINT = "landing_fingerprint"

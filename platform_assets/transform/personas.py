@@ -12,9 +12,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
 
 from platform_assets.transform.persona_settings import (
     PERSONA_FEATURES,
@@ -62,6 +59,12 @@ def assign_personas(
     with the best silhouette score and personas are numbered by their centroid's monetary
     value, highest first.
     """
+    # Imported here: only dbt's persona models cluster, and scikit-learn costs seconds of
+    # start-up in every process that loads the definitions.
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+    from sklearn.preprocessing import StandardScaler
+
     buyers = features.filter(pl.col("frequency_365d") > 0).sort("customer_id")
     candidates = [k for k in k_range if k < buyers.height]
     if not candidates:
@@ -222,6 +225,8 @@ def describe_personas(
     """One row per persona of `members` (a day's `segments.personas`): size, the mean and the
     z-score of every feature over its members, k and silhouette score. The same numbers
     `assign_personas` computed for the day: the buyers are standardized the same way."""
+    from sklearn.preprocessing import StandardScaler
+
     buyers = features.filter(pl.col("frequency_365d") > 0).sort("customer_id")
     if buyers.is_empty() or members.is_empty():
         return _no_personas(feature_names).centroids
