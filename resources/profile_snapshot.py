@@ -88,6 +88,12 @@ class ProfileStore:
         return self._loaded
 
     @property
+    def signature(self) -> tuple[int, int, int] | None:
+        """Changes whenever the snapshot file does (rendered answers are then stale)."""
+        loaded = self._current()
+        return loaded.signature if loaded else None
+
+    @property
     def available(self) -> bool:
         return self._current() is not None
 
