@@ -30,8 +30,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from serving import free_port, launch, stop, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -106,40 +105,6 @@ def _land_known_customers(landing: Path, day: str, tries: int) -> None:
     for source, rows in (("shop_customers", shop), ("consent", consent)):
         (landing / source / day).mkdir(parents=True, exist_ok=True)
         (landing / source / day / "known-bench.csv").write_text(_csv(rows))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _reset_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(BIN / command[0]), *command[1:]],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_reset_signals,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
 
 
 def _emails(path: Path) -> set[str]:
@@ -245,7 +210,7 @@ def main() -> int:
     home.mkdir()
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     token = secrets.token_urlsafe(32)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CDP_LANDING_DIR": str(landing),
@@ -295,8 +260,8 @@ def main() -> int:
     if not resolved or resolved[0] != args.tries:
         print(f"the {args.tries} known customers resolved to {resolved} people", file=sys.stderr)
         return 1
-    daemon = _start(["dagster-daemon", "run", "-w", "workspace.yaml"], env, work / "daemon.log")
-    server = _start(["cdp", "serve", "--port", str(port)], env, work / "serve.log")
+    daemon = launch(["dagster-daemon", "run", "-w", "workspace.yaml"], env, work / "daemon.log")
+    server = launch(["cdp", "serve", "--port", str(port)], env, work / "serve.log")
     cart: list[float | None] = []
     suppression: list[float | None] = []
     try:
@@ -305,16 +270,7 @@ def main() -> int:
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/v1/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("cdp serve did not start; see serve.log")
-            time.sleep(0.2)
+        wait_until_serving(port)
         # The daemon's first ticks look at the history `cdp run` loaded: wait until it is idle.
         _quiet(env, seconds=20)
         folder = work / "exports" / today.isoformat()
@@ -377,8 +333,8 @@ def main() -> int:
             print(f"try {index + 1}: cart {cart[-1]} s, suppression {suppression[-1]} s")
         client.close()
     finally:
-        _stop(server)
-        _stop(daemon)
+        stop(server)
+        stop(daemon)
     result = {
         "people": args.people,
         "history_days": args.history_days,

@@ -22,8 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,22 +33,12 @@ from typing import Any
 
 import duckdb
 import httpx
+from serving import free_port, launch, percentile, stop, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
 TARGET_EVENTS_PER_SECOND = 2000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _reset_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _batch(number: int, size: int, base: datetime) -> list[dict[str, Any]]:
@@ -109,11 +97,6 @@ async def _post_all(
     return latencies, accepted, errors
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=50_000)
@@ -130,7 +113,7 @@ def main() -> int:
     home.mkdir()
     shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     token = secrets.token_urlsafe(32)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CDP_LANDING_DIR": str(landing),
@@ -152,38 +135,20 @@ def main() -> int:
     if (base + timedelta(milliseconds=count * args.batch)) > now - timedelta(seconds=5):
         print("too many events for the time since midnight; try later or fewer", file=sys.stderr)
         return 2
-    server = subprocess.Popen(
-        [str(BIN / "cdp"), "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=(work / "serve.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_reset_signals,
-    )
+    server = launch(["cdp", "serve", "--port", str(port)], env, work / "serve.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("cdp serve did not start")
-            time.sleep(0.2)
+        wait_until_serving(port)
         began = time.perf_counter()
         latencies, accepted, errors = asyncio.run(_post_all(port, token, batches, args.clients))
         seconds = time.perf_counter() - began
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
     rate = accepted / seconds
     print(
         f"{accepted} events accepted in {seconds:.1f} s: {rate:.0f} events/s; {len(latencies)}"
         f" requests, latency median {statistics.median(latencies) * 1000:.0f} ms, p95"
-        f" {_percentile(latencies, 0.95) * 1000:.0f} ms, p99"
-        f" {_percentile(latencies, 0.99) * 1000:.0f} ms; errors {len(errors)}"
+        f" {percentile(latencies, 0.95) * 1000:.0f} ms, p99"
+        f" {percentile(latencies, 0.99) * 1000:.0f} ms; errors {len(errors)}"
     )
     files = list((landing / "web_events").rglob("ingest-*.jsonl"))
     # The fast path's first two steps for the day: raw and cleaned web_events.
@@ -223,8 +188,8 @@ def main() -> int:
         "events_per_second": rate,
         "latency_ms": {
             "median": statistics.median(latencies) * 1000,
-            "p95": _percentile(latencies, 0.95) * 1000,
-            "p99": _percentile(latencies, 0.99) * 1000,
+            "p95": percentile(latencies, 0.95) * 1000,
+            "p99": percentile(latencies, 0.99) * 1000,
         },
         "errors": errors[:10],
         "landed_files": len(files),

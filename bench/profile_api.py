@@ -20,10 +20,7 @@ import os
 import random
 import secrets
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,23 +29,13 @@ from pathlib import Path
 
 import httpx
 import polars as pl
+from serving import free_port, launch, percentile, stop, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
 TARGET_P95_MS = 20.0
 SEGMENTS = ("vip", "loyal_customers", "engagement_high", "cart_abandoners_24h", "lapsed")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _reset_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _snapshot(count: int) -> pl.DataFrame:
@@ -136,11 +123,6 @@ async def _load(
     return latencies, errors
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def _peak_rss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -172,7 +154,7 @@ def main() -> int:
         f" built in {time.perf_counter() - began:.0f} s"
     )
     token = secrets.token_urlsafe(32)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CDP_LANDING_DIR": str(work / "landing"),
@@ -182,26 +164,9 @@ def main() -> int:
         "CDP_INGEST_TOKEN": token,
         "PYTHONWARNINGS": "ignore",
     }
-    server = subprocess.Popen(
-        [str(BIN / "cdp"), "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=(work / "serve.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_reset_signals,
-    )
+    server = launch(["cdp", "serve", "--port", str(port)], env, work / "serve.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("cdp serve did not start")
-            time.sleep(0.2)
+        wait_until_serving(port)
         # Warm-up: the first request loads the snapshot into memory.
         began = time.perf_counter()
         first = httpx.get(
@@ -219,8 +184,7 @@ def main() -> int:
         seconds = time.perf_counter() - began
         peak_kib = _peak_rss_kib(server.pid)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
     result = {
         "profiles": args.profiles,
         "snapshot_bytes": path.stat().st_size,
@@ -231,8 +195,8 @@ def main() -> int:
         "requests_per_second": len(latencies) / seconds,
         "latency_ms": {
             "median": statistics.median(latencies) * 1000,
-            "p95": _percentile(latencies, 0.95) * 1000,
-            "p99": _percentile(latencies, 0.99) * 1000,
+            "p95": percentile(latencies, 0.95) * 1000,
+            "p99": percentile(latencies, 0.99) * 1000,
         },
         "server_peak_rss_mib": peak_kib / 1024,
         "target_p95_ms": TARGET_P95_MS,

@@ -28,6 +28,15 @@ PROFILE_COLUMNS: dict[str, pl.DataType] = {
 TOKEN_COLUMNS = ("last_purchased_product", "favourite_category", "because_you_bought")
 
 
+def recommended_products(person: dict[str, Any]) -> list[dict[str, Any]]:
+    """An exports.people row's recommendations as the templates read them: name and SKU."""
+    return [
+        {"name": person[column], "sku": person.get(f"{column}_sku")}
+        for column in (f"recommended_product_{rank}" for rank in range(1, 10))
+        if person.get(column)
+    ]
+
+
 def _by_customer(frame: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in frame.iter_rows(named=True):
@@ -56,11 +65,7 @@ def build_profiles(
         tokens: dict[str, Any] = {
             column: person.get(column) for column in TOKEN_COLUMNS if person.get(column)
         }
-        tokens["recommended_products"] = [
-            {"name": person[column], "sku": person.get(f"{column}_sku")}
-            for column in (f"recommended_product_{rank}" for rank in range(1, 10))
-            if person.get(column)
-        ]
+        tokens["recommended_products"] = recommended_products(person)
         tokens["best_send_hour"] = send_hours.get(customer_id, default_send_hour)
         rows.append(
             {

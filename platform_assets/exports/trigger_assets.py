@@ -19,14 +19,17 @@ from platform_assets.automation import FOLLOWS_INPUTS_ON_ANY_DAY
 from platform_assets.checks import Verdict, check_results, column_schema, schema_verdict
 from platform_assets.exports.build import end_of_day
 from platform_assets.exports.inputs import CONSENT_STATE, GOLDEN_CUSTOMERS
+from platform_assets.exports.profiles import recommended_products
 from platform_assets.exports.schemas import LAYER
 from platform_assets.exports.settings import CONSENT_PURPOSE, FRESHNESS
 from platform_assets.exports.triggers import (
+    DELIVERED,
     HELD_OUT,
     PENDING,
     SEND_COLUMNS,
     SKIP_REASONS,
     STATUSES,
+    WRITTEN,
     DecisionInputs,
     Lift,
     TriggerSettings,
@@ -281,11 +284,7 @@ def personal_tokens(
             person = tokens[row["customer_id"]]
             person["last_purchased_product"] = row.get("last_purchased_product")
             person["favourite_category"] = row.get("favourite_category")
-            person["recommended_products"] = [
-                {"name": row[column], "sku": row[f"{column}_sku"]}
-                for column in (f"recommended_product_{rank}" for rank in range(1, 10))
-                if row.get(column)
-            ]
+            person["recommended_products"] = recommended_products(row)
     hours, fallback = best_send_hours(db, settings, moment)
     for customer_id, values in tokens.items():
         values["best_send_hour"] = hours.get(customer_id, fallback)
@@ -407,8 +406,8 @@ def trigger_sends(
             pending = ledger.filter(pl.col("status") == PENDING)
             # Recorded before delivery: a crash in between leaves them pending, sent again
             # under the same send_key on the next run, never lost.
-            db.upsert(SENDS_TABLE, merge(changed, decided), "send_key")
             changed = merge(changed, decided)
+            db.upsert(SENDS_TABLE, changed, "send_key")
             delivery = trigger_delivery.deliver(day, delivery_payload(pending))
             delivered = after_delivery(
                 pending, delivery.acknowledged, delivery.status, utc_now(), delivery.failure
@@ -469,7 +468,7 @@ def consent_at_send_verdict(db: WarehouseSession, went_out: pl.DataFrame, day: d
 
 def frequency_cap_verdict(ledger: pl.DataFrame, settings: TriggerSettings) -> Verdict:
     """No two sends to one person closer than the frequency cap."""
-    sent = ledger.filter(pl.col("status").is_in(["delivered", "written", "pending"]))
+    sent = ledger.filter(pl.col("status").is_in([PENDING, DELIVERED, WRITTEN]))
     close = (
         sent.sort("customer_id", "scheduled_at")
         .with_columns(
@@ -591,7 +590,7 @@ def read_outcomes(db: WarehouseSession, settings: TriggerSettings, day: date) ->
             select trigger, step, variant, customer_id, entry_at,
                 case when status = '{HELD_OUT}' then 'held_out' else 'sent' end as "group"
             from {SENDS_TABLE}
-            where status in ('delivered', 'written', '{HELD_OUT}') and entry_date <= ?
+            where status in ('{DELIVERED}', '{WRITTEN}', '{HELD_OUT}') and entry_date <= ?
         )
         -- one row per entrant and step
         select steps.trigger, steps.step, steps.variant, steps."group", steps.customer_id,

@@ -116,8 +116,9 @@ class TriggerSettings:
     send_hour_window: timedelta
     default_send_hour: int
 
-    def trigger(self, name: str) -> Trigger:
-        return next(t for t in self.triggers if t.name == name)
+    def trigger(self, name: str) -> Trigger | None:
+        """The trigger by name; None once it was removed from the file."""
+        return next((t for t in self.triggers if t.name == name), None)
 
 
 def load_triggers(path: Path = TRIGGERS_FILE, holdout_share: str | None = None) -> TriggerSettings:
@@ -295,7 +296,7 @@ def schedule_next_steps(
     rows = []
     moved = ledger.filter(pl.col("status").is_in([*SENT_STATUSES, HELD_OUT]))
     for sent in moved.iter_rows(named=True):
-        trigger = settings.trigger(sent["trigger"]) if _has(settings, sent["trigger"]) else None
+        trigger = settings.trigger(sent["trigger"])
         if trigger is None or sent["step_number"] >= len(trigger.steps):
             continue
         number = sent["step_number"] + 1
@@ -316,10 +317,6 @@ def schedule_next_steps(
             )
         )
     return pl.DataFrame(rows, schema=SEND_COLUMNS) if rows else empty_sends()
-
-
-def _has(settings: TriggerSettings, name: str) -> bool:
-    return any(t.name == name for t in settings.triggers)
 
 
 @dataclass(frozen=True)
@@ -367,7 +364,7 @@ def decide_due(
         last_send[customer_id] = latest
     changed = []
     for row in due.iter_rows(named=True):
-        trigger = settings.trigger(row["trigger"]) if _has(settings, row["trigger"]) else None
+        trigger = settings.trigger(row["trigger"])
         customer_id = row["customer_id"]
         at: datetime = row["scheduled_at"]
         reason = None
