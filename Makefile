@@ -26,7 +26,7 @@ DEMO_SALT := demo-salt-not-for-real-data
 CHROMIUM := /usr/bin/chromium-headless-shell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser demo test ui check format bench clean
+.PHONY: install browser bench-tools demo test ui check format bench clean
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,13 @@ browser: $(CHROMIUM)
 $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium-headless-shell \
 		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium-headless-shell; }
+
+# Load generators for the HTTP benchmarks (bench/profile_api.py): a C program in its own
+# process, so a benchmark measures the server rather than a Python client.
+bench-tools: /usr/bin/wrk
+
+/usr/bin/wrk:
+	$(SUDO) apt-get install -y -q wrk || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 
 test: install browser
 	$(BIN)/ruff check .
