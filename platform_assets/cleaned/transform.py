@@ -24,7 +24,6 @@ from platform_assets.settings import (
     COUNTRY_ALIASES,
     DEFAULT_PHONE_REGION,
     ENUM_SYNONYMS,
-    MINIMUM_AGE_YEARS,
 )
 
 FAILED_RULES = "failed_rules"
@@ -75,8 +74,7 @@ NORMALIZERS: dict[str, Normalizer] = {
 def _implausible(kind: str, values: pl.Series, as_of: datetime) -> pl.Series | None:
     """Values that parse but cannot be true; they are nulled like unreadable ones."""
     if kind == "birth_date":
-        latest = date(as_of.year - MINIMUM_AGE_YEARS, as_of.month, min(as_of.day, 28))
-        return (values < date.fromisoformat(BIRTH_DATE_EARLIEST)) | (values > latest)
+        return (values < date.fromisoformat(BIRTH_DATE_EARLIEST)) | (values > as_of.date())
     if kind == "csat_score":
         return (values < 1) | (values > 5)
     if kind == "non_negative":

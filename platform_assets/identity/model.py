@@ -60,20 +60,27 @@ def _date_of_birth_comparison() -> cl.CustomComparison:
             cll.AbsoluteDateDifferenceLevel(
                 ColumnExpression("date_of_birth").try_parse_date(),
                 threshold=1,
+                metric="month",
+                input_is_string=False,
+            ),
+            cll.AbsoluteDateDifferenceLevel(
+                ColumnExpression("date_of_birth").try_parse_date(),
+                threshold=1,
                 metric="year",
                 input_is_string=False,
             ),
             cll.ElseLevel(),
         ],
-        comparison_description="Date of birth: exact, transposed, one typo, within a year",
+        comparison_description="Date of birth: exact, transposed, one typo, within a month, a year",
     )
 
 
 def _email_comparison() -> cl.CustomComparison:
     # Not Splink's EmailComparison: its fuzzy user-part levels reward namesakes, because
     # addresses are built from names (susan.smith637797@ and susan.smith1966585@ are two
-    # people), which counts the name twice. The same user at another domain, or one typo in
-    # the address, is evidence; a similar user part is the name comparison's business.
+    # people), which counts the name twice. The same user at another domain, one typo in the
+    # address, or a whole address that is close (typos in both the user and the domain) is
+    # evidence; a similar user part alone is the name comparison's business.
     return cl.CustomComparison(
         output_column_name="email",
         comparison_levels=[
@@ -84,9 +91,10 @@ def _email_comparison() -> cl.CustomComparison:
                 label_for_charts="Same user part, another domain",
             ),
             cll.DamerauLevenshteinLevel("email", 1),
+            cll.JaroWinklerLevel("email", 0.88),
             cll.ElseLevel(),
         ],
-        comparison_description="Email: exact, same user part, one typo",
+        comparison_description="Email: exact, same user part, one typo, close",
     )
 
 
