@@ -107,6 +107,21 @@ def _parser() -> argparse.ArgumentParser:
         " key in CDP_DUCKDB_ENCRYPTION_KEY and renames it over the plain one. From then on every"
         " command needs the key.",
     )
+    identity = commands.add_parser(
+        "identity", help="the identity graph: preview what new settings or a retrain would change"
+    )
+    identity_commands = identity.add_subparsers(dest="identity_command", required=True)
+    preview = identity_commands.add_parser(
+        "preview",
+        help="what re-resolving every record would change, without writing the graph",
+        description="Trains a model with the current identity settings on the current records"
+        " (or takes the latest trained one with --model latest), re-resolves every record with"
+        " it in a transaction that is rolled back, and reports what would change: merges,"
+        " splits, customers whose id would move, and people entering or leaving each audience."
+        " Nothing is written.",
+    )
+    preview.add_argument("--model", choices=("retrain", "latest"), default="retrain")
+    preview.add_argument("--json", action="store_true", help="print the report as JSON")
     serve = commands.add_parser(
         "serve",
         help="the HTTP API: events posted over HTTP land in the landing zone",
@@ -149,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _encrypt()
     if arguments.command == "serve":
         return _serve(arguments)
+    if arguments.command == "identity":
+        return _identity_preview(arguments)
     return _summary()
 
 
@@ -190,6 +207,65 @@ def _serve(arguments: argparse.Namespace) -> int:
     )
     print(f"cdp serve: http://{arguments.host}:{arguments.port} -> {landing_zone.path}")
     uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="warning")
+    return 0
+
+
+def _identity_preview(arguments: argparse.Namespace) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from platform_assets.identity import model, resolve
+    from platform_assets.identity.assets import latest_model
+    from resources import Warehouse, WarehouseSession
+
+    warehouse = Warehouse()
+    if not warehouse.path.exists():
+        print(f"no warehouse at {warehouse.path}: run `cdp run` first", file=sys.stderr)
+        return 1
+    with _one_run_at_a_time(warehouse.path), warehouse.connection() as connection:
+        if resolve.latest_partition(connection) is None:
+            print("the identity graph has not been built yet: run `cdp run` first")
+            return 1
+        if arguments.model == "latest":
+            version, model_json, _, _ = latest_model(WarehouseSession(connection))
+        else:
+            trained = model.train_model(resolve.training_profiles(connection))
+            version, model_json = trained.version, trained.settings_json
+        found = resolve.preview(connection, model_json, version, datetime.now(UTC))
+    changes = found.changes
+    report = {
+        "partition": found.partition.isoformat(),
+        "model_version": version,
+        "customers_before": changes.customers_before,
+        "customers_after": changes.customers_after,
+        "customers_keeping_their_id": changes.kept_id,
+        "kept_share": round(changes.kept_share, 4),
+        "customers_whose_id_moves": changes.customers_before - changes.kept_id,
+        "merges": changes.merges,
+        "splits": changes.splits,
+        "records_moved": changes.records_moved,
+        "audiences": found.audiences.to_dicts(),
+    }
+    if arguments.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(
+        f"identity preview as of {report['partition']} with model {version} (nothing written)\n"
+        f"  customers: {changes.customers_before} now, {changes.customers_after} after\n"
+        f"  keeping their id: {changes.kept_id} ({changes.kept_share:.2%});"
+        f" id moves: {report['customers_whose_id_moves']}\n"
+        f"  merges: {changes.merges}, splits: {changes.splits},"
+        f" records moving: {changes.records_moved}"
+    )
+    if found.audiences.height:
+        print(
+            "  audiences (estimated from the id mapping; the segment rules run on the next build):"
+        )
+        for row in found.audiences.iter_rows(named=True):
+            print(
+                f"    {row['segment']}: {row['members']} members,"
+                f" {row['would_leave']} would leave, {row['would_enter']} would enter"
+            )
     return 0
 
 

@@ -22,6 +22,7 @@ IDENTITY = {
         "customer_records",
         "identity_events",
         "golden_customers",
+        "review_queue",
     )
 }
 EXPORTS = {

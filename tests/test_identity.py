@@ -13,7 +13,7 @@ import pytest
 
 from platform_assets.definitions import defs
 from platform_assets.generator import GeneratorConfig, generate
-from platform_assets.identity import graph, records, resolve
+from platform_assets.identity import graph, model, records, resolve
 from platform_assets.identity.accuracy import pairwise_accuracy
 from resources import ArtifactStore, GroundTruth, LandingZone, Warehouse
 from tests.conftest import check_results
@@ -329,6 +329,58 @@ def test_rematerializing_an_old_day_rewinds_and_replays_to_the_same_graph(built:
     assert issued[0] == issued[1]
 
 
+def test_graph_changes_count_kept_ids_merges_splits_and_moved_records() -> None:
+    before = pl.DataFrame(
+        {
+            "record_key": ["a", "b", "c", "d", "e", "f"],
+            "customer_id": ["1", "1", "1", "2", "3", "3"],
+        }
+    )
+    # 1 loses c to a new customer 4 (a split; 1 keeps its id), 2 is merged into 3.
+    after = pl.DataFrame(
+        {
+            "record_key": ["a", "b", "c", "d", "e", "f"],
+            "customer_id": ["1", "1", "4", "3", "3", "3"],
+        }
+    )
+    changes = graph.graph_changes(before, after)
+    assert (changes.customers_before, changes.customers_after) == (3, 3)
+    assert (changes.kept_id, changes.merges, changes.splits, changes.records_moved) == (2, 1, 1, 2)
+    assert changes.kept_share == pytest.approx(2 / 3)
+
+
+def test_a_retrain_re_resolves_every_record_and_customers_keep_their_ids(built: Built) -> None:
+    now = datetime.now(UTC)
+    connection = _copy(built, "retrain")
+    for day in DAYS:
+        last_day = resolve.resolve_partition(connection, day, built.model_json, "v1", now)
+    before = _current_clusters(connection).rename({"cluster": "customer_id"})
+    runs = connection.execute("select count(*) from identity.runs").fetchall()
+    # Retrained on part of the records, the model's parameters differ from the first one's.
+    profiles = resolve.training_profiles(connection)
+    retrained = model.train_model(profiles.sample(fraction=0.7, seed=3))
+    assert retrained.version != built.model_version
+
+    preview = resolve.preview(connection, retrained.settings_json, retrained.version, now)
+    # The preview wrote nothing.
+    assert _current_clusters(connection).rename({"cluster": "customer_id"}).equals(before)
+    assert connection.execute("select count(*) from identity.runs").fetchall() == runs
+
+    rebuilt = resolve.rebuild(connection, retrained.settings_json, retrained.version, now)
+    after = _current_clusters(connection).rename({"cluster": "customer_id"})
+    changes = graph.graph_changes(before, after)
+    assert changes == preview.changes
+    # Every record was scored again, not only the last day's.
+    assert (
+        rebuilt.records_in_window > 0 and rebuilt.comparisons_scored > last_day.comparisons_scored
+    )
+    assert changes.kept_share >= 0.99, changes
+    issued = connection.execute(
+        "select count(*), count(distinct customer_id) from identity.issued_customer_ids"
+    ).fetchall()[0]
+    assert issued[0] == issued[1]
+
+
 def test_graph_assets_materialize_with_passing_checks_and_readable_metadata(
     built: Built, tmp_path: Path
 ) -> None:
@@ -356,7 +408,9 @@ def test_graph_assets_materialize_with_passing_checks_and_readable_metadata(
         "identity/customer_records",
         "identity/identity_events",
         "identity/golden_customers",
+        "identity/review_queue",
     }
+    assert "by_kind" in materialized["identity/review_queue"]
     assert materialized["identity/customer_records"]["customers"].value > 100
     assert "splink" in materialized["identity/edges"]["edges_by_type"].value
     with warehouse.connection() as connection:
@@ -610,3 +664,82 @@ def test_a_correction_is_the_golden_records_most_trusted_source_and_is_audited(
         ("correction_applied", customer, "first_name"),
         ("correction_unknown", "cus_999999999999", "city"),
     ]
+
+
+def test_the_review_queue_shows_uncertain_pairs_with_their_waterfall_until_a_steward_decides(
+    built: Built, tmp_path: Path
+) -> None:
+    import json
+
+    born = date(1975, 3, 14)
+    margaret = {
+        "first_name": "Margaret",
+        "last_name": "Thornton",
+        "city": "Leeds",
+        "postcode": "LS1 4AB",
+        "street_address": "12 Park Row",
+    }
+    # One person written several ways, and relatives and namesakes who share some of it.
+    people = [
+        {**margaret, "date_of_birth": born, "email": "m.thornton@example.org"},
+        {
+            "first_name": "Peter",
+            "last_name": "Thornton",
+            **{k: margaret[k] for k in margaret if k not in ("first_name", "last_name")},
+        },
+        {
+            "first_name": "Margaret",
+            "last_name": "Thornton",
+            "date_of_birth": date(1982, 7, 1),
+            "city": "York",
+        },
+        {"first_name": "Margarita", "last_name": "Thornton", "date_of_birth": born, "city": "York"},
+        {"first_name": "Margaret", "last_name": "Thompson", "date_of_birth": born},
+        {
+            "first_name": "Margaret",
+            "last_name": "Thornton",
+            "date_of_birth": date(1976, 3, 14),
+            "city": "Leeds",
+        },
+        {"first_name": "Maria", "last_name": "Thornton", "postcode": "LS1 4AB"},
+        {"first_name": "Margret", "last_name": "Thornton", "city": "Leeds", "postcode": "LS1 4AB"},
+        {"first_name": "Margaret", "last_name": "Thornton", "date_of_birth": date(1975, 4, 14)},
+        {"first_name": "Maggie", "last_name": "Thornton", "postcode": "LS1 4AB"},
+    ]
+    connection = duckdb.connect(str(tmp_path / "review.duckdb"))
+    _cleaned_warehouse(connection, [_crm(f"c{i}", **person) for i, person in enumerate(people, 1)])
+    resolve.resolve_partition(connection, DAYS[0], built.model_json, "v", datetime.now(UTC))
+
+    queue = connection.execute("select * from identity.review_queue").pl()
+    assert queue.height > 0
+    assert (queue["left_customer_id"] != queue["right_customer_id"]).all()
+    uncertain = queue.filter(pl.col("kind") == "uncertain")
+    assert uncertain["match_probability"].is_between(0.5, 0.95, closed="left").all()
+    assert set(queue["suggested_decision"]) <= {"always_link", "never_link"}
+    assert queue["left_first_name"].is_not_null().all()
+    # Splink's waterfall: the prior and every comparison, adding up to the pair's match weight.
+    for row in queue.iter_rows(named=True):
+        steps = json.loads(row["contributions"])
+        assert steps[0]["comparison"] == "prior"
+        assert {step["comparison"] for step in steps} >= {"first_name_last_name", "email", "city"}
+        total = sum(step["match_weight"] for step in steps if step["match_weight"] is not None)
+        assert total == pytest.approx(row["match_weight"], abs=0.05)
+
+    # A pair a steward decided is not asked again.
+    first = queue.row(0, named=True)
+    decided = pl.DataFrame(
+        {
+            "left_record_key": [first["left_record_key"]],
+            "right_record_key": [first["right_record_key"]],
+            "rule": ["never_link"],
+        }
+    )
+    current = connection.execute(
+        "select * from identity.person_records where valid_to is null"
+    ).pl()
+    again = resolve.review_queue(
+        connection, built.model_json, records.scrub_junk(current), decided, DAYS[0]
+    )
+    asked = set(zip(again["left_record_key"], again["right_record_key"], strict=True))
+    assert len(asked) == queue.height - 1
+    assert (first["left_record_key"], first["right_record_key"]) not in asked

@@ -21,7 +21,14 @@ from resources.audit import AuditEntry, record_audit
 LAYER = "identity"
 PERSON_SOURCES = ("crm_contacts", "shop_customers", "support_tickets", "email_events", "web_events")
 MODEL_KEY = dg.AssetKey([LAYER, "splink_model"])
-TABLES = ("person_records", "edges", "customer_records", "identity_events", "golden_customers")
+TABLES = (
+    "person_records",
+    "edges",
+    "customer_records",
+    "identity_events",
+    "golden_customers",
+    "review_queue",
+)
 KEYS = {table: dg.AssetKey([LAYER, table]) for table in TABLES}
 
 DESCRIPTIONS = {
@@ -34,6 +41,9 @@ DESCRIPTIONS = {
     "identity_events": "Append-only change log of customers: new, merged, split.",
     "golden_customers": "One row per current customer, each field chosen by survivorship with"
     " the record and time it came from.",
+    "review_queue": "Pairs for data stewards: Splink scores between two customers in the"
+    " uncertain band, or cut by an over-merge guard, with both records side by side, Splink's"
+    " waterfall and a suggested decision. Decide with a row in identity_overrides.",
 }
 
 CHECKS = {
@@ -49,6 +59,7 @@ CHECKS = {
         "accuracy": "pairwise F1 against the generator's ground truth is above the floor",
     },
     "identity_events": {"schema": "rows match the pandera model"},
+    "review_queue": {"schema": "rows match the pandera model"},
     "golden_customers": {
         "schema": "rows match the pandera model",
         "one_row_per_customer": "golden customers are exactly the current customer ids",
@@ -299,6 +310,11 @@ def identity_graph(
             "splits": result.events.get("split", 0),
             "new_customers": result.events.get("new", 0),
         },
+        "review_queue": {
+            "dagster/row_count": result.review_pairs,
+            "by_kind": dg.MetadataValue.json(stats["review_by_kind"]),
+            "suggested": dg.MetadataValue.json(stats["review_suggested"]),
+        },
         "golden_customers": {
             "dagster/row_count": stats["customers"],
             "customers_corrected": result.corrections,
@@ -330,6 +346,9 @@ def _graph_stats(db: WarehouseSession) -> dict:
         f"select edge_type, count(*) as n from {LAYER}.edges where valid_to is null group by 1"
     )
     row["edges_by_type"] = dict(by_type.iter_rows())
+    for column in ("kind", "suggested_decision"):
+        counts = db.query(f"select {column}, count(*) as n from {LAYER}.review_queue group by 1")
+        row["review_by_kind" if column == "kind" else "review_suggested"] = dict(counts.iter_rows())
     return row
 
 
@@ -394,6 +413,7 @@ WRITTEN_BY = {
     "customer_records": "valid_from",
     "identity_events": "partition_date",
     "golden_customers": "updated_partition",
+    "review_queue": "partition_date",
 }
 
 

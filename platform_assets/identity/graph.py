@@ -267,3 +267,36 @@ def assign_customer_ids(
         counts, on="customer_id", how="left"
     )
     return IdAssignment(customers=customers, events=event_frame, issued=issued, issued_to=issued_to)
+
+
+@dataclass(frozen=True)
+class GraphChanges:
+    """How one record-to-customer mapping differs from another (before -> after)."""
+
+    customers_before: int
+    customers_after: int
+    kept_id: int  # customers before whose id still names the cluster holding most of them
+    merges: int  # customers after holding records of more than one customer before
+    splits: int  # customers before whose records went to more than one customer after
+    records_moved: int  # records whose customer id changes
+
+    @property
+    def kept_share(self) -> float:
+        return self.kept_id / self.customers_before if self.customers_before else 1.0
+
+
+def graph_changes(before: pl.DataFrame, after: pl.DataFrame) -> GraphChanges:
+    """Compare two `record_key, customer_id` mappings over the records both hold."""
+    both = before.join(after, on="record_key", suffix="_after")
+    held = both.group_by("customer_id", "customer_id_after").agg(pl.len().alias("records"))
+    majority = held.sort(
+        ["customer_id", "records", "customer_id_after"], descending=[False, True, False]
+    ).unique("customer_id", keep="first")
+    return GraphChanges(
+        customers_before=before["customer_id"].n_unique(),
+        customers_after=after["customer_id"].n_unique(),
+        kept_id=majority.filter(pl.col("customer_id") == pl.col("customer_id_after")).height,
+        merges=held.group_by("customer_id_after").len().filter(pl.col("len") > 1).height,
+        splits=held.group_by("customer_id").len().filter(pl.col("len") > 1).height,
+        records_moved=both.filter(pl.col("customer_id") != pl.col("customer_id_after")).height,
+    )

@@ -352,6 +352,102 @@ def score_pairs(
     return scored.cast(empty.schema) if scored.height else empty
 
 
+def explain_pairs(
+    model_json: str, left: pl.DataFrame, right: pl.DataFrame, profiles: pl.DataFrame
+) -> pl.DataFrame:
+    """Splink's waterfall for given pairs: `left` and `right` are aligned rows in Splink's shape
+    (row i of each is one pair). Term frequencies come from `profiles`, as when they were scored.
+
+    Returns `pair, match_probability, match_weight, contributions` (JSON: the prior, then per
+    comparison its level and the match weight it adds, term frequencies included).
+    """
+    _quiet_splink()
+    schema = {
+        "pair": pl.Int64,
+        "match_probability": pl.Float64,
+        "match_weight": pl.Float64,
+        "contributions": pl.Utf8,
+    }
+    if left.is_empty():
+        return pl.DataFrame(schema=schema)
+    parameters = json.loads(model_json)
+    parameters["retain_intermediate_calculation_columns"] = True
+    db_api = DuckDBAPI(duckdb.connect())
+    everything = db_api.register(profiles.to_arrow(), table_name="all_profiles")
+    linker = Linker(everything, parameters, log_level=None)
+    # The settings key is not read back from a saved model; Splink's own compare_two_records
+    # sets the flag the same way.
+    linker._settings_obj._retain_intermediate_calculation_columns = True
+    for column in TF_COLUMNS:
+        linker.table_management.compute_tf_table(column)
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    sides = pl.concat(
+        [
+            left.with_columns(index.alias("pair")).with_columns(
+                (pl.col("pair").cast(pl.Utf8) + "|l").alias("unique_id")
+            ),
+            right.with_columns(index.alias("pair")).with_columns(
+                (pl.col("pair").cast(pl.Utf8) + "|r").alias("unique_id")
+            ),
+        ]
+    )
+    table = db_api.register(sides.to_arrow(), table_name="review_pairs")
+    scored = (
+        linker.inference.predict_within(table, threshold_match_probability=0, warning_mode="never")
+        .as_duckdbpyrelation()
+        .filter("split_part(unique_id_l, '|', 1) = split_part(unique_id_r, '|', 1)")
+        .pl()
+    )
+    # A pair the blocking rules no longer meet (its records changed) has no waterfall.
+    prior = parameters["probability_two_random_records_match"]
+    # Splink numbers a comparison's levels from the last (0, "else") up; the null level is -1.
+    labels: dict[str, dict[int, str]] = {}
+    for comparison in parameters["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        labels[comparison["output_column_name"]] = {
+            len(levels) - 1 - i: level["label_for_charts"] for i, level in enumerate(levels)
+        }
+        labels[comparison["output_column_name"]][-1] = "null on either side"
+    rows = []
+    for row in scored.iter_rows(named=True):
+        steps: list[dict[str, Any]] = [
+            {
+                "comparison": "prior",
+                "level": "two random records",
+                "match_weight": round(math.log2(prior / (1 - prior)), 2),
+            }
+        ]
+        for name, level_labels in labels.items():
+            weight = row.get(f"mw_{name}")
+            gamma = int(row.get(f"gamma_{name}") or 0)
+            steps.append(
+                {
+                    "comparison": name,
+                    "level": level_labels.get(gamma, str(gamma)),
+                    "match_weight": None if weight is None else round(weight, 2),
+                }
+            )
+            # Term-frequency adjustments are bars of their own in Splink's waterfall too.
+            adjustment = row.get(f"mw_tf_adj_{name}")
+            if adjustment:
+                steps.append(
+                    {
+                        "comparison": f"{name} (term frequency)",
+                        "level": "how common the shared value is",
+                        "match_weight": round(adjustment, 2),
+                    }
+                )
+        rows.append(
+            {
+                "pair": int(str(row["unique_id_l"]).split("|")[0]),
+                "match_probability": row["match_probability"],
+                "match_weight": row["match_weight"],
+                "contributions": json.dumps(steps),
+            }
+        )
+    return pl.DataFrame(rows, schema=schema).unique("pair")
+
+
 def comparison_count(
     model_json: str, profiles: pl.DataFrame, *, sample_proportion: float = 1.0
 ) -> int:

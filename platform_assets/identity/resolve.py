@@ -51,6 +51,21 @@ create table if not exists {SCHEMA}.issued_customer_ids (
     record_key varchar
 );
 alter table {SCHEMA}.issued_customer_ids add column if not exists record_key varchar;
+create table if not exists {SCHEMA}.review_queue (
+    partition_date date not null, kind varchar not null,
+    left_record_key varchar not null, right_record_key varchar not null,
+    left_customer_id varchar not null, right_customer_id varchar not null,
+    match_probability double not null, match_weight double,
+    left_first_name varchar, right_first_name varchar,
+    left_last_name varchar, right_last_name varchar,
+    left_email varchar, right_email varchar,
+    left_phone varchar, right_phone varchar,
+    left_date_of_birth varchar, right_date_of_birth varchar,
+    left_street_address varchar, right_street_address varchar,
+    left_city varchar, right_city varchar,
+    left_postcode varchar, right_postcode varchar,
+    contributions varchar, suggested_decision varchar not null, reason varchar not null
+);
 create table if not exists {SCHEMA}.runs (
     partition_date date not null, window_after date, model_version varchar not null,
     records_scored bigint, comparisons_scored bigint, recorded_at timestamptz not null
@@ -84,6 +99,7 @@ class PartitionResult:
     suspicious_clusters: int = 0
     edges_cut_by_guards: int = 0
     rewound_from: date | None = None
+    review_pairs: int = 0
 
 
 def rewind(connection: duckdb.DuckDBPyConnection, partition: date) -> bool:
@@ -276,17 +292,117 @@ def resolve_partition(
     model_json: str,
     model_version: str,
     recorded_at: datetime,
+    *,
+    rescore_all: bool = False,
 ) -> PartitionResult:
-    """Apply one partition to the graph held in `connection`'s `identity` schema."""
+    """Apply one partition to the graph held in `connection`'s `identity` schema.
+
+    `rescore_all` scores and re-clusters every current record, not only the new and changed
+    ones: what a retrained model needs. Customers keep their ids wherever their cluster
+    still exists (`graph.assign_customer_ids`).
+    """
     ensure_tables(connection)
     connection.execute("begin transaction")
     try:
-        result = _resolve(connection, partition, model_json, model_version, recorded_at)
+        result = _resolve(
+            connection, partition, model_json, model_version, recorded_at, rescore_all
+        )
         connection.execute("commit")
     except BaseException:
         connection.execute("rollback")
         raise
     return result
+
+
+def latest_partition(connection: duckdb.DuckDBPyConnection) -> date | None:
+    """The last partition the graph was built for (None before the first)."""
+    ensure_tables(connection)
+    found: date | None = connection.execute(
+        f"select max(partition_date) from {SCHEMA}.runs"
+    ).fetchall()[0][0]
+    return found
+
+
+def rebuild(
+    connection: duckdb.DuckDBPyConnection,
+    model_json: str,
+    model_version: str,
+    recorded_at: datetime,
+) -> PartitionResult:
+    """Re-resolve every record with this model, as of the last partition built."""
+    partition = latest_partition(connection)
+    if partition is None:
+        raise ValueError("the identity graph has not been built yet: nothing to rebuild")
+    return resolve_partition(
+        connection, partition, model_json, model_version, recorded_at, rescore_all=True
+    )
+
+
+@dataclass(frozen=True)
+class Preview:
+    partition: date
+    changes: graph.GraphChanges
+    # segment, members now, members whose customer id would go, customers who would gain a
+    # member's records (estimated from the id mapping: the segment rules run on the next build)
+    audiences: pl.DataFrame
+
+
+def preview(
+    connection: duckdb.DuckDBPyConnection,
+    model_json: str,
+    model_version: str,
+    recorded_at: datetime,
+) -> Preview:
+    """What `rebuild` with this model would change, computed in a transaction rolled back: the
+    graph is left exactly as it was."""
+    partition = latest_partition(connection)
+    if partition is None:
+        raise ValueError("the identity graph has not been built yet: nothing to preview")
+    before = _current(connection, "customer_records").select("record_key", "customer_id")
+    connection.execute("begin transaction")
+    try:
+        _resolve(connection, partition, model_json, model_version, recorded_at, True)
+        after = _current(connection, "customer_records").select("record_key", "customer_id")
+    finally:
+        connection.execute("rollback")
+    return Preview(
+        partition, graph.graph_changes(before, after), _audience_changes(connection, before, after)
+    )
+
+
+def _audience_changes(
+    connection: duckdb.DuckDBPyConnection, before: pl.DataFrame, after: pl.DataFrame
+) -> pl.DataFrame:
+    schema = {"segment": pl.Utf8, "members": pl.UInt32, "would_leave": pl.UInt32}
+    if not WarehouseSession(connection).table_exists("segments.segment_membership"):
+        return pl.DataFrame(schema={**schema, "would_enter": pl.UInt32})
+    members = connection.execute(
+        "select distinct segment, customer_id from segments.segment_membership"
+        " where as_of_date = (select max(as_of_date) from segments.segment_membership)"
+    ).pl()
+    mapping = before.join(after, on="record_key", suffix="_after")
+    surviving = after["customer_id"].unique().implode()
+    # A member leaves when its id is gone (merged into another, or its records all moved);
+    # a customer enters when it would hold a member's records without being a member itself.
+    inherited = (
+        members.join(mapping, on="customer_id")
+        .select("segment", pl.col("customer_id_after").alias("customer_id"))
+        .unique()
+        .join(members, on=["segment", "customer_id"], how="anti")
+        .group_by("segment")
+        .agg(pl.len().alias("would_enter"))
+    )
+    return (
+        members.group_by("segment")
+        .agg(
+            pl.len().alias("members"),
+            (~pl.col("customer_id").is_in(surviving)).sum().alias("would_leave"),
+        )
+        .join(inherited, on="segment", how="left")
+        .with_columns(pl.col("would_enter").fill_null(0))
+        .cast({"members": pl.UInt32, "would_leave": pl.UInt32, "would_enter": pl.UInt32})
+        .sort("segment")
+    )
 
 
 def _resolve(
@@ -295,6 +411,7 @@ def _resolve(
     model_json: str,
     model_version: str,
     recorded_at: datetime,
+    rescore_all: bool = False,
 ) -> PartitionResult:
     rewound = rewind(connection, partition)
     after = connection.execute(f"select max(partition_date) from {SCHEMA}.runs").fetchall()[0][0]
@@ -331,6 +448,8 @@ def _resolve(
         pl.col("profile").is_in(old_profiles["profile"].implode())
     )
     rescored_keys = pl.concat([changed["record_key"], sharing["record_key"]]).unique()
+    if rescore_all:
+        rescored_keys = scrubbed["record_key"]
 
     # 3. Edges. Email edges are recomputed for every address a rescored record has or had.
     emails = pl.concat(
@@ -523,6 +642,12 @@ def _resolve(
         ),
         p,
     )
+    queue = review_queue(connection, model_json, scrubbed, overrides, partition)
+    result.review_pairs = queue.height
+    connection.register("review", queue.to_arrow())
+    connection.execute(f"delete from {SCHEMA}.review_queue")
+    connection.execute(f"insert into {SCHEMA}.review_queue by name select * from review")
+    connection.unregister("review")
     connection.execute(
         f"insert into {SCHEMA}.runs values ($p, $after, $version, $records, $comparisons, $at)",
         {
@@ -545,6 +670,137 @@ def _resolve(
     ):
         connection.unregister(name)
     return result
+
+
+REVIEW_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "street_address",
+    "city",
+    "postcode",
+)
+
+
+def review_queue(
+    connection: duckdb.DuckDBPyConnection,
+    model_json: str,
+    scrubbed: pl.DataFrame,
+    overrides: pl.DataFrame,
+    partition: date,
+) -> pl.DataFrame:
+    """The pairs a steward should look at, as the graph now stands.
+
+    Splink pairs between two different customers that scored in the review band (uncertain), or
+    above the threshold but cut by an over-merge guard or a never-link chain (cut_by_guard),
+    each with both records side by side, Splink's waterfall and a suggested decision. A pair a
+    steward already decided (an override, either way round) is not asked again.
+    """
+    candidates = connection.execute(
+        f"""
+        with c as (
+            select record_key, customer_id from {SCHEMA}.customer_records where valid_to is null
+        )
+        select e.left_record_key, e.right_record_key, e.match_probability, e.match_weight,
+            l.customer_id as left_customer_id, r.customer_id as right_customer_id
+        from {SCHEMA}.edges e
+        join c l on l.record_key = e.left_record_key
+        join c r on r.record_key = e.right_record_key
+        where e.valid_to is null and e.edge_type = 'splink' and e.match_probability >= $floor
+            and l.customer_id <> r.customer_id
+        order by e.match_probability desc, e.left_record_key, e.right_record_key
+        """,
+        {"floor": settings.REVIEW_FLOOR},
+    ).pl()
+    candidates = candidates.join(
+        overrides.select("left_record_key", "right_record_key"),
+        on=["left_record_key", "right_record_key"],
+        how="anti",
+    )
+    side_columns = {
+        side: scrubbed.select(
+            pl.col("record_key").alias(f"{side}_record_key"),
+            *[pl.col(f).cast(pl.Utf8).alias(f"{side}_{f}") for f in REVIEW_FIELDS],
+        )
+        for side in ("left", "right")
+    }
+    pairs = candidates.join(side_columns["left"], on="left_record_key").join(
+        side_columns["right"], on="right_record_key"
+    )
+    splink_rows = {
+        side: model.splink_input(
+            scrubbed.join(
+                pairs.select(pl.col(f"{side}_record_key").alias("record_key")),
+                on="record_key",
+                how="right",
+                maintain_order="right",
+            ).rename({"record_key": "unique_id"})
+        )
+        for side in ("left", "right")
+    }
+    profiles = _profiles(scrubbed.filter(records.has_person_fields())).rename(
+        {"representative": "unique_id"}
+    )
+    explained = model.explain_pairs(
+        model_json,
+        splink_rows["left"],
+        splink_rows["right"],
+        model.splink_input(profiles) if pairs.height else profiles,
+    )
+    pairs = pairs.with_row_index("pair").with_columns(pl.col("pair").cast(pl.Int64))
+    pairs = pairs.join(explained.select("pair", "contributions"), on="pair", how="left")
+    return (
+        pairs.with_columns(
+            pl.lit(partition).alias("partition_date"),
+            pl.when(pl.col("match_probability") >= settings.MATCH_THRESHOLD)
+            .then(pl.lit("cut_by_guard"))
+            .otherwise(pl.lit("uncertain"))
+            .alias("kind"),
+            pl.col("contributions")
+            .map_elements(_suggestion, return_dtype=pl.Utf8)
+            .alias("suggested_decision")
+            .fill_null("never_link"),
+        )
+        .with_columns(
+            pl.when(pl.col("match_probability") < settings.REVIEW_SUGGEST_LINK)
+            .then(pl.lit("never_link"))
+            .otherwise(pl.col("suggested_decision"))
+            .alias("suggested_decision"),
+        )
+        .with_columns(
+            pl.when(pl.col("suggested_decision") == "always_link")
+            .then(
+                pl.lit(
+                    f"likely one person (>= {settings.REVIEW_SUGGEST_LINK}) and no field weighs"
+                    f" against it by more than {-settings.REVIEW_CONTRADICTION:g} bits"
+                )
+            )
+            .otherwise(
+                pl.lit(
+                    f"below {settings.REVIEW_SUGGEST_LINK}, or a field weighs against it by"
+                    f" more than {-settings.REVIEW_CONTRADICTION:g} bits"
+                )
+            )
+            .alias("reason")
+        )
+        .drop("pair")
+    )
+
+
+def _suggestion(contributions: str) -> str:
+    """always_link unless a comparison weighs against the pair by more than the contradiction."""
+    import json
+
+    steps = json.loads(contributions)
+    weights = [
+        step["match_weight"]
+        for step in steps
+        if step["comparison"] != "prior" and step["match_weight"] is not None
+    ]
+    contradicted = any(weight < settings.REVIEW_CONTRADICTION for weight in weights)
+    return "never_link" if contradicted else "always_link"
 
 
 def training_profiles(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -104,12 +104,45 @@ def golden_customers_schema() -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, name="GoldenCustomers")
 
 
+class ReviewQueue(pa.DataFrameModel):
+    """The pairs stewards should decide: uncertain, or cut by a guard."""
+
+    partition_date: pl.Date
+    kind: str = pa.Field(isin=["uncertain", "cut_by_guard"])
+    left_record_key: str = pa.Field(str_matches=RECORD_KEY_PATTERN)
+    right_record_key: str = pa.Field(str_matches=RECORD_KEY_PATTERN)
+    left_customer_id: str = pa.Field(str_matches=CUSTOMER_ID_PATTERN)
+    right_customer_id: str = pa.Field(str_matches=CUSTOMER_ID_PATTERN)
+    match_probability: float = pa.Field(ge=0, le=1)
+    match_weight: float = pa.Field(nullable=True)
+    left_first_name: str = pa.Field(nullable=True)
+    right_first_name: str = pa.Field(nullable=True)
+    left_last_name: str = pa.Field(nullable=True)
+    right_last_name: str = pa.Field(nullable=True)
+    left_email: str = pa.Field(nullable=True)
+    right_email: str = pa.Field(nullable=True)
+    left_phone: str = pa.Field(nullable=True)
+    right_phone: str = pa.Field(nullable=True)
+    left_date_of_birth: str = pa.Field(nullable=True)
+    right_date_of_birth: str = pa.Field(nullable=True)
+    left_street_address: str = pa.Field(nullable=True)
+    right_street_address: str = pa.Field(nullable=True)
+    left_city: str = pa.Field(nullable=True)
+    right_city: str = pa.Field(nullable=True)
+    left_postcode: str = pa.Field(nullable=True)
+    right_postcode: str = pa.Field(nullable=True)
+    contributions: str = pa.Field(nullable=True)
+    suggested_decision: str = pa.Field(isin=["always_link", "never_link"])
+    reason: str
+
+
 MODELS: dict[str, type[pa.DataFrameModel]] = {
     "person_records": PersonRecords,
     "edges": Edges,
     "customer_records": CustomerRecords,
     "identity_events": IdentityEvents,
     "golden_customers": GoldenCustomers,
+    "review_queue": ReviewQueue,
 }
 
 # What each table is validated against and shown with in the UI.

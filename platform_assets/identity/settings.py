@@ -32,6 +32,14 @@ MATCH_THRESHOLD = 0.95
 # Predictions below this are not even kept as edges: they cannot change a cluster.
 PREDICTION_FLOOR = 0.5
 
+# The review queue: Splink pairs between two customers scored in this band are uncertain and
+# shown to data stewards side by side. A pair at or above REVIEW_SUGGEST_LINK whose comparisons
+# never weigh against it by more than REVIEW_CONTRADICTION bits is suggested `always_link`,
+# every other one `never_link`; the steward decides with a row in `identity_overrides`.
+REVIEW_FLOOR = PREDICTION_FLOOR
+REVIEW_SUGGEST_LINK = 0.8
+REVIEW_CONTRADICTION = -2.0
+
 # A cluster this large, or holding this many different emails or birth dates, is suspicious:
 # its Splink edges below STRICT_THRESHOLD are dropped and it is re-clustered, and the
 # `cluster_sizes` check reports it. Typos give one person two or three birth dates, rarely five.

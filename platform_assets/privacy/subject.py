@@ -133,6 +133,11 @@ def subject_tables(db: WarehouseSession, subject: Subject) -> dict[str, tuple[st
     for table, where, parameters in (
         ("identity.person_records", f"record_key {any_key}", [keys]),
         ("identity.edges", f"left_record_key {any_key} or right_record_key {any_key}", [keys] * 2),
+        (
+            "identity.review_queue",
+            f"left_record_key {any_key} or right_record_key {any_key}",
+            [keys] * 2,
+        ),
     ):
         if keys and db.table_exists(table):
             tables[table] = (where, parameters)
