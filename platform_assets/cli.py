@@ -307,7 +307,7 @@ def _export_subject(arguments: argparse.Namespace) -> int:
 
 def _erase(arguments: argparse.Namespace) -> int:
     from platform_assets.privacy.erasure import erase, remaining
-    from resources import ExportDirectory, LandingArchive, LandingZone, Warehouse
+    from resources import ArtifactStore, ExportDirectory, LandingArchive, LandingZone, Warehouse
 
     warehouse = Warehouse()
     # Dagster's own storage is searched too: a log line naming the person would outlive them.
@@ -321,7 +321,12 @@ def _erase(arguments: argparse.Namespace) -> int:
     with _one_run_at_a_time(warehouse.path):
         with warehouse.session() as db:
             report = erase(
-                db, *places, salt=salt, email=arguments.email, customer_id=arguments.customer_id
+                db,
+                *places,
+                salt=salt,
+                email=arguments.email,
+                customer_id=arguments.customer_id,
+                artifacts=ArtifactStore(),
             )
         if report.subject is None:
             print(f"no such customer id: {arguments.customer_id}", file=sys.stderr)
@@ -338,7 +343,8 @@ def _erase(arguments: argparse.Namespace) -> int:
         f"erasure {report.erasure_id}{' (run again)' if report.earlier else ''}:"
         f" {sum(report.rows_deleted.values())} row(s) deleted from {len(report.rows_deleted)}"
         f" table(s), {sum(report.rows_scrubbed.values())} row(s) removed from"
-        f" {len(report.rows_scrubbed)} file(s); email platform notified: {notification}"
+        f" {len(report.rows_scrubbed)} file(s), {len(report.artifacts_removed)} identity"
+        f" dashboard(s) showing them removed; email platform notified: {notification}"
     )
     for line in report.remaining:
         print(f"  still holds the person: {line}", file=sys.stderr)

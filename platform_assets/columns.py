@@ -104,6 +104,13 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "reason a steward gave.",
     "rule": "The override: always_link or never_link.",
     "model_version": "The Splink model version that scored the pairs.",
+    # The review queue.
+    "kind": "Why the pair is queued: uncertain (scored in the review band) or cut_by_guard.",
+    "left_customer_id": "The customer the pair's left record is under now.",
+    "right_customer_id": "The customer the pair's right record is under now.",
+    "contributions": "Splink's waterfall as JSON: the prior, then each comparison's level and "
+    "the match weight it adds; they sum to match_weight.",
+    "suggested_decision": "The override the queue suggests: always_link or never_link.",
     # Exports.
     "audience_id": "The audience's id, also its CSV file's name.",
     "audience_name": "The audience's display name.",
@@ -142,6 +149,15 @@ _PROVENANCE = {
 def describe(column: str) -> str | None:
     if column in COLUMN_DESCRIPTIONS:
         return COLUMN_DESCRIPTIONS[column]
+    # The review queue shows both records of a pair side by side.
+    for side in ("left", "right"):
+        field = column.removeprefix(f"{side}_")
+        if field != column and field in COLUMN_DESCRIPTIONS:
+            return (
+                f"The {side} record's `{field}`: "
+                + COLUMN_DESCRIPTIONS[field][0].lower()
+                + COLUMN_DESCRIPTIONS[field][1:]
+            )
     for suffix, what in _PROVENANCE.items():
         field = column.removesuffix(suffix)
         if field != column and field in COLUMN_DESCRIPTIONS:

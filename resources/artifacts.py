@@ -30,6 +30,24 @@ class ArtifactStore(dg.ConfigurableResource):
         partial.replace(target)
         return target
 
+    def remove_files_naming(self, values: list[str], under: str) -> list[str]:
+        """Delete every file under `under` whose text holds one of `values` (case-insensitive).
+
+        For derived files that show people's records (Splink's dashboards): an erasure removes
+        them rather than editing them, and the next training writes them again without the
+        person. Returns the paths removed, relative to the store.
+        """
+        needles = [value.lower().encode() for value in values if value]
+        root = self.path / under
+        removed = []
+        for path in sorted(root.rglob("*")) if needles and root.is_dir() else []:
+            if path.is_file() and not path.is_symlink():
+                content = path.read_bytes().lower()
+                if any(needle in content for needle in needles):
+                    path.unlink()
+                    removed.append(path.relative_to(self.path).as_posix())
+        return removed
+
 
 class GroundTruth(dg.ConfigurableResource):
     """Who is who in generated data (`cdp generate` writes it beside the landing zone).

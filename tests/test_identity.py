@@ -272,6 +272,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         ).fetchall()[0][0]
     for chart in ("match_weights_chart", "m_u_parameters_chart"):
         assert Path(metadata[chart].value).read_text().lstrip().startswith("<")
+    # Splink's dashboards show the sampled records themselves.
+    for dashboard in ("comparison_viewer_chart", "cluster_studio_chart"):
+        html = Path(metadata[dashboard].value).read_text()
+        assert html.lstrip().startswith("<") and "crm_contacts:" in html
     return built
 
 

@@ -18,7 +18,9 @@ import hashlib
 import json
 import logging
 import math
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -274,6 +276,7 @@ def train_model(profiles: pl.DataFrame) -> TrainedModel:
     charts = {
         "match_weights": linker.visualisations.match_weights_chart().to_html(),
         "m_u_parameters": linker.visualisations.m_u_parameters_chart().to_html(),
+        **_dashboards(profiles, model),
     }
     return TrainedModel(
         settings_json=settings_json,
@@ -281,6 +284,42 @@ def train_model(profiles: pl.DataFrame) -> TrainedModel:
         charts=charts,
         training_records=profiles.height,
     )
+
+
+def _dashboards(profiles: pl.DataFrame, model: dict[str, Any]) -> dict[str, str]:
+    """Splink's comparison viewer and cluster studio over a sample of the training profiles."""
+    sample = (
+        profiles
+        if profiles.height <= settings.DASHBOARD_PROFILES
+        else profiles.sample(n=settings.DASHBOARD_PROFILES, seed=settings.U_SAMPLING_SEED)
+    )
+    linker = _linker(sample, model)
+    linker._settings_obj._retain_intermediate_calculation_columns = True
+    predictions = linker.inference.predict(
+        threshold_match_probability=settings.PREDICTION_FLOOR, warning_mode="never"
+    )
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, settings.MATCH_THRESHOLD
+    )
+    # Splink writes the dashboards to a file either way; they are read back and handed to the
+    # artifact store like the charts.
+    with tempfile.TemporaryDirectory() as folder:
+        viewer, studio = Path(folder) / "viewer.html", Path(folder) / "studio.html"
+        linker.visualisations.comparison_viewer_dashboard(
+            predictions, out_path=str(viewer), overwrite=True
+        )
+        linker.visualisations.cluster_studio_dashboard(
+            predictions,
+            clusters,
+            out_path=str(studio),
+            sampling_method="by_cluster_size",
+            sample_size=10,
+            overwrite=True,
+        )
+        return {
+            "comparison_viewer": viewer.read_text(encoding="utf-8"),
+            "cluster_studio": studio.read_text(encoding="utf-8"),
+        }
 
 
 def with_twins(profiles: pl.DataFrame, multiplicity: pl.Series) -> pl.DataFrame:

@@ -95,6 +95,11 @@ ACCURACY_F1_FLOOR = 0.95
 DRIFT_GROWTH_RATIO = 2.0
 DRIFT_NULL_RATE_CHANGE = 0.15
 
+# Splink's comparison viewer and cluster studio are built at training time on a sample of this
+# many profiles: they show records side by side, so they hold personal data, and an erasure
+# deletes every dashboard naming the person (they are rebuilt at the next training).
+DASHBOARD_PROFILES = 5_000
+
 # Unsupervised training: random pairs for u, then EM on blocks that fix different fields.
 U_SAMPLING_MAX_PAIRS = 2_000_000
 U_SAMPLING_SEED = 42

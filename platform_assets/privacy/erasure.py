@@ -34,7 +34,13 @@ from platform_assets.privacy.tombstones import (
     read_tombstones,
     tombstone_rows,
 )
-from resources import ExportDirectory, LandingArchive, LandingZone, WarehouseSession
+from resources import (
+    ArtifactStore,
+    ExportDirectory,
+    LandingArchive,
+    LandingZone,
+    WarehouseSession,
+)
 
 # Kept through an erasure: the tombstones themselves and the audit trail (which by design never
 # holds a person's identifiers; the verification scans it all the same).
@@ -53,6 +59,7 @@ class ErasureReport:
     rows_deleted: dict[str, int] = field(default_factory=dict)  # table -> rows
     rows_scrubbed: dict[str, int] = field(default_factory=dict)  # file -> rows
     remaining: list[str] = field(default_factory=list)  # what the verification still found
+    artifacts_removed: list[str] = field(default_factory=list)  # dashboards showing them
 
     @property
     def complete(self) -> bool:
@@ -81,6 +88,7 @@ def erase(
     salt: str,
     email: str | None = None,
     customer_id: str | None = None,
+    artifacts: ArtifactStore | None = None,
 ) -> ErasureReport:
     """Steps 1 and 2 (see the module); `remaining` is step 3, run once the warehouse file has
     been compacted."""
@@ -95,6 +103,11 @@ def erase(
         earlier[0] if earlier else str(uuid.uuid4()), subject.customer_ids, bool(earlier), subject
     )
     report.rows_deleted = delete_rows(db, subject, salt, report.erasure_id, identifiers)
+    if artifacts is not None:
+        # The identity model's dashboards show sampled records side by side.
+        report.artifacts_removed = artifacts.remove_files_naming(
+            [*subject.emails, *subject.record_keys], "identity"
+        )
     tombstones = read_tombstones(db)
     report.rows_scrubbed = scrub_files(
         landing_zone, archive, exports, tombstones, report.erasure_id
