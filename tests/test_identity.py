@@ -741,8 +741,12 @@ def test_the_review_queue_shows_uncertain_pairs_with_their_waterfall_until_a_ste
     current = connection.execute(
         "select * from identity.person_records where valid_to is null"
     ).pl()
+    edges = connection.execute("select * from identity.edges where valid_to is null").pl()
+    customers = connection.execute(
+        "select record_key, customer_id from identity.customer_records where valid_to is null"
+    ).pl()
     again = resolve.review_queue(
-        connection, built.model_json, records.scrub_junk(current), decided, DAYS[0]
+        built.model_json, records.scrub_junk(current), edges, customers, decided, DAYS[0]
     )
     asked = set(zip(again["left_record_key"], again["right_record_key"], strict=True))
     assert len(asked) == queue.height - 1

@@ -326,6 +326,26 @@ def test_a_subject_export_holds_the_persons_rows_of_every_layer_and_nobody_elses
     assert cli_main(["export-subject", "--email", "nobody@nowhere.example"]) == 1
 
 
+def test_an_identity_preview_reports_what_would_change_and_writes_nothing(
+    graph: Graph, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(graph.warehouse.path))
+    mapping = "select record_key, customer_id from identity.customer_records where valid_to is null"
+    before = sorted(_query(graph, mapping))
+    runs = _query(graph, "select count(*) from identity.runs")
+    capsys.readouterr()
+    assert cli_main(["identity", "preview", "--model", "latest", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # The same model on the same records: (almost) nobody moves, and it says so.
+    assert report["customers_before"] == len({customer for _, customer in before})
+    assert report["kept_share"] >= 0.99
+    segments = {row["segment"]: row for row in report["audiences"]}
+    assert segments["cart_abandoners_24h"]["members"] >= 1
+    assert all(row["would_leave"] <= row["members"] for row in segments.values())
+    assert sorted(_query(graph, mapping)) == before
+    assert _query(graph, "select count(*) from identity.runs") == runs
+
+
 def test_days_of_python_models_leave_no_working_tables_behind(graph: Graph) -> None:
     # personas and persona_centroids are incremental Python models, rebuilt every day
     leftovers = _query(

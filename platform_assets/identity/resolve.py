@@ -642,7 +642,15 @@ def _resolve(
         ),
         p,
     )
-    queue = review_queue(connection, model_json, scrubbed, overrides, partition)
+    customers_now = pl.concat(
+        [
+            customers.select("record_key", "customer_id").join(
+                reassigned.select("record_key"), on="record_key", how="anti"
+            ),
+            reassigned.select("record_key", "customer_id"),
+        ]
+    )
+    queue = review_queue(model_json, scrubbed, edges_now, customers_now, overrides, partition)
     result.review_pairs = queue.height
     connection.register("review", queue.to_arrow())
     connection.execute(f"delete from {SCHEMA}.review_queue")
@@ -685,9 +693,10 @@ REVIEW_FIELDS = (
 
 
 def review_queue(
-    connection: duckdb.DuckDBPyConnection,
     model_json: str,
     scrubbed: pl.DataFrame,
+    edges: pl.DataFrame,
+    customers: pl.DataFrame,
     overrides: pl.DataFrame,
     partition: date,
 ) -> pl.DataFrame:
@@ -696,24 +705,30 @@ def review_queue(
     Splink pairs between two different customers that scored in the review band (uncertain), or
     above the threshold but cut by an over-merge guard or a never-link chain (cut_by_guard),
     each with both records side by side, Splink's waterfall and a suggested decision. A pair a
-    steward already decided (an override, either way round) is not asked again.
+    steward already decided (an override, either way round) is not asked again. `edges` and
+    `customers` (`record_key, customer_id`) are the current ones.
     """
-    candidates = connection.execute(
-        f"""
-        with c as (
-            select record_key, customer_id from {SCHEMA}.customer_records where valid_to is null
+    sides = {
+        side: customers.select(
+            pl.col("record_key").alias(f"{side}_record_key"),
+            pl.col("customer_id").alias(f"{side}_customer_id"),
         )
-        select e.left_record_key, e.right_record_key, e.match_probability, e.match_weight,
-            l.customer_id as left_customer_id, r.customer_id as right_customer_id
-        from {SCHEMA}.edges e
-        join c l on l.record_key = e.left_record_key
-        join c r on r.record_key = e.right_record_key
-        where e.valid_to is null and e.edge_type = 'splink' and e.match_probability >= $floor
-            and l.customer_id <> r.customer_id
-        order by e.match_probability desc, e.left_record_key, e.right_record_key
-        """,
-        {"floor": settings.REVIEW_FLOOR},
-    ).pl()
+        for side in ("left", "right")
+    }
+    candidates = (
+        edges.filter(
+            (pl.col("edge_type") == "splink")
+            & (pl.col("match_probability") >= settings.REVIEW_FLOOR)
+        )
+        .select("left_record_key", "right_record_key", "match_probability", "match_weight")
+        .join(sides["left"], on="left_record_key")
+        .join(sides["right"], on="right_record_key")
+        .filter(pl.col("left_customer_id") != pl.col("right_customer_id"))
+        .sort(
+            ["match_probability", "left_record_key", "right_record_key"],
+            descending=[True, False, False],
+        )
+    )
     candidates = candidates.join(
         overrides.select("left_record_key", "right_record_key"),
         on=["left_record_key", "right_record_key"],
@@ -740,15 +755,18 @@ def review_queue(
         )
         for side in ("left", "right")
     }
-    profiles = _profiles(scrubbed.filter(records.has_person_fields())).rename(
-        {"representative": "unique_id"}
+    # Term frequencies as the pairs were scored with: from every current profile, which costs
+    # a pass over them, so only when something is queued.
+    profiles = (
+        model.splink_input(
+            _profiles(scrubbed.filter(records.has_person_fields())).rename(
+                {"representative": "unique_id"}
+            )
+        )
+        if pairs.height
+        else pl.DataFrame()
     )
-    explained = model.explain_pairs(
-        model_json,
-        splink_rows["left"],
-        splink_rows["right"],
-        model.splink_input(profiles) if pairs.height else profiles,
-    )
+    explained = model.explain_pairs(model_json, splink_rows["left"], splink_rows["right"], profiles)
     pairs = pairs.with_row_index("pair").with_columns(pl.col("pair").cast(pl.Int64))
     pairs = pairs.join(explained.select("pair", "contributions"), on="pair", how="left")
     return (
