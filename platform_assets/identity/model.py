@@ -410,15 +410,11 @@ def explain_pairs(
     if left.is_empty():
         return pl.DataFrame(schema=schema)
     parameters = json.loads(model_json)
-    parameters["retain_intermediate_calculation_columns"] = True
-    db_api = DuckDBAPI(duckdb.connect())
-    everything = db_api.register(profiles.to_arrow(), table_name="all_profiles")
-    linker = Linker(everything, parameters, log_level=None)
-    # The settings key is not read back from a saved model; Splink's own compare_two_records
-    # sets the flag the same way.
-    linker._settings_obj._retain_intermediate_calculation_columns = True
-    for column in TF_COLUMNS:
-        linker.table_management.compute_tf_table(column)
+    # Each pair is compared once, on its own: the model's blocking rules would also compare
+    # every queued record with every other.
+    parameters["blocking_rules_to_generate_predictions"] = [
+        {"blocking_rule": "l.pair = r.pair", "sql_dialect": "duckdb"}
+    ]
     index = pl.int_range(pl.len(), dtype=pl.Int64)
     sides = pl.concat(
         [
@@ -430,14 +426,29 @@ def explain_pairs(
             ),
         ]
     )
-    table = db_api.register(sides.to_arrow(), table_name="review_pairs")
+    db_api = DuckDBAPI(duckdb.connect())
+    linker = Linker(
+        db_api.register(sides.to_arrow(), table_name="review_pairs"), parameters, log_level=None
+    )
+    # The settings key is not read back from a saved model; Splink's own compare_two_records
+    # sets the flag the same way.
+    linker._settings_obj._retain_intermediate_calculation_columns = True
+    # Term frequencies of every current profile, as when the pairs were scored.
+    for column in TF_COLUMNS:
+        frequencies = (
+            profiles[column]
+            .drop_nulls()
+            .value_counts(name="n")
+            .select(column, (pl.col("n") / pl.col("n").sum()).alias(f"tf_{column}"))
+        )
+        linker.table_management.register_term_frequency_lookup(
+            db_api.register(frequencies.to_arrow(), table_name=f"tf_lookup_{column}"), column
+        )
     scored = (
-        linker.inference.predict_within(table, threshold_match_probability=0, warning_mode="never")
+        linker.inference.predict(threshold_match_probability=0, warning_mode="never")
         .as_duckdbpyrelation()
-        .filter("split_part(unique_id_l, '|', 1) = split_part(unique_id_r, '|', 1)")
         .pl()
     )
-    # A pair the blocking rules no longer meet (its records changed) has no waterfall.
     prior = parameters["probability_two_random_records_match"]
     # Splink numbers a comparison's levels from the last (0, "else") up; the null level is -1.
     labels: dict[str, dict[int, str]] = {}
