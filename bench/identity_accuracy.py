@@ -386,7 +386,9 @@ def _splink_tutorial_fake_1000(threshold: float) -> dict[str, float]:
         ],
     )
     db_api = DuckDBAPI(duckdb.connect())
-    linker = Linker(db_api.register(frame.to_arrow(), "fake_1000"), settings, log_level=None)
+    linker = Linker(
+        db_api.register(frame.to_arrow(), table_name="fake_1000"), settings, log_level=None
+    )
     linker.training.estimate_probability_two_random_records_match(
         [
             "l.first_name = r.first_name and levenshtein(r.dob, l.dob) <= 1",
