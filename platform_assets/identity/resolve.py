@@ -11,6 +11,7 @@ window; a test holds the two to the same clustering.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -22,6 +23,11 @@ from platform_assets.identity.golden import CORRECTIONS_TABLE, GOLDEN_SQL, golde
 from resources import WarehouseSession
 
 SCHEMA = "identity"
+
+# Both records of a queued pair side by side, as text.
+_REVIEW_SIDES = ",\n    ".join(
+    f"left_{field} varchar, right_{field} varchar" for field in settings.IDENTIFYING_FIELDS
+)
 
 TABLES_DDL = f"""
 create schema if not exists {SCHEMA};
@@ -56,14 +62,7 @@ create table if not exists {SCHEMA}.review_queue (
     left_record_key varchar not null, right_record_key varchar not null,
     left_customer_id varchar not null, right_customer_id varchar not null,
     match_probability double not null, match_weight double,
-    left_first_name varchar, right_first_name varchar,
-    left_last_name varchar, right_last_name varchar,
-    left_email varchar, right_email varchar,
-    left_phone varchar, right_phone varchar,
-    left_date_of_birth varchar, right_date_of_birth varchar,
-    left_street_address varchar, right_street_address varchar,
-    left_city varchar, right_city varchar,
-    left_postcode varchar, right_postcode varchar,
+    {_REVIEW_SIDES},
     contributions varchar, suggested_decision varchar not null, reason varchar not null
 );
 create table if not exists {SCHEMA}.runs (
@@ -680,18 +679,6 @@ def _resolve(
     return result
 
 
-REVIEW_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "street_address",
-    "city",
-    "postcode",
-)
-
-
 def review_queue(
     model_json: str,
     scrubbed: pl.DataFrame,
@@ -737,7 +724,7 @@ def review_queue(
     side_columns = {
         side: scrubbed.select(
             pl.col("record_key").alias(f"{side}_record_key"),
-            *[pl.col(f).cast(pl.Utf8).alias(f"{side}_{f}") for f in REVIEW_FIELDS],
+            *[pl.col(f).cast(pl.Utf8).alias(f"{side}_{f}") for f in settings.IDENTIFYING_FIELDS],
         )
         for side in ("left", "right")
     }
@@ -809,8 +796,6 @@ def review_queue(
 
 def _suggestion(contributions: str) -> str:
     """always_link unless a comparison weighs against the pair by more than the contradiction."""
-    import json
-
     steps = json.loads(contributions)
     weights = [
         step["match_weight"]
