@@ -103,8 +103,9 @@ DASHBOARD_PROFILES = 5_000
 # Unsupervised training: random pairs for u, then EM on blocks that fix different fields.
 # Splink stops sampling once every level has 100 non-matching pairs; rare levels (day and month
 # transposed, a phone one digit off) never do, so this many pairs are always compared. 1M
-# instead of 2M halved the demo's training (36 s to 19 s) and left every figure of
-# bench/identity_accuracy.py (five datasets, both halves) unchanged to four decimals.
+# instead of 2M cut the demo's training from 19.6 s to 11.3 s (bench/identity_retrain.py) and
+# left every figure of bench/identity_accuracy.py (five datasets, both halves) unchanged to
+# four decimals.
 U_SAMPLING_MAX_PAIRS = 1_000_000
 U_SAMPLING_SEED = 42
 
