@@ -311,9 +311,9 @@ def identity_graph(
             "new_customers": result.events.get("new", 0),
         },
         "review_queue": {
-            "dagster/row_count": result.review_pairs,
-            "by_kind": dg.MetadataValue.json(stats["review_by_kind"]),
-            "suggested": dg.MetadataValue.json(stats["review_suggested"]),
+            "dagster/row_count": sum(result.review_by_kind.values()),
+            "by_kind": dg.MetadataValue.json(result.review_by_kind),
+            "suggested": dg.MetadataValue.json(result.review_suggested),
         },
         "golden_customers": {
             "dagster/row_count": stats["customers"],
@@ -346,9 +346,6 @@ def _graph_stats(db: WarehouseSession) -> dict:
         f"select edge_type, count(*) as n from {LAYER}.edges where valid_to is null group by 1"
     )
     row["edges_by_type"] = dict(by_type.iter_rows())
-    for column in ("kind", "suggested_decision"):
-        counts = db.query(f"select {column}, count(*) as n from {LAYER}.review_queue group by 1")
-        row["review_by_kind" if column == "kind" else "review_suggested"] = dict(counts.iter_rows())
     return row
 
 

@@ -239,6 +239,14 @@ def _quiet_splink() -> None:
     logging.getLogger("splink").setLevel(logging.ERROR)
 
 
+def _keep_comparison_columns(linker: Linker) -> Linker:
+    """Make predictions carry each comparison's level and match weight (gamma_, mw_ columns).
+    The settings key is not read back from a saved model; Splink's own compare_two_records sets
+    the flag the same way."""
+    linker._settings_obj._retain_intermediate_calculation_columns = True
+    return linker
+
+
 def _linker(profiles: pl.DataFrame, model: dict[str, Any] | SettingsCreator) -> Linker:
     db_api = DuckDBAPI(duckdb.connect())
     table = db_api.register(profiles.to_arrow(), table_name="profiles")
@@ -293,8 +301,7 @@ def _dashboards(profiles: pl.DataFrame, model: dict[str, Any]) -> dict[str, str]
         if profiles.height <= settings.DASHBOARD_PROFILES
         else profiles.sample(n=settings.DASHBOARD_PROFILES, seed=settings.U_SAMPLING_SEED)
     )
-    linker = _linker(sample, model)
-    linker._settings_obj._retain_intermediate_calculation_columns = True
+    linker = _keep_comparison_columns(_linker(sample, model))
     predictions = linker.inference.predict(
         threshold_match_probability=settings.PREDICTION_FLOOR, warning_mode="never"
     )
@@ -398,7 +405,8 @@ def explain_pairs(
     (row i of each is one pair). Term frequencies come from `profiles`, as when they were scored.
 
     Returns `pair, match_probability, match_weight, contributions` (JSON: the prior, then per
-    comparison its level and the match weight it adds, term frequencies included).
+    comparison its level and the match weight it adds, term frequencies included) and
+    `strongest_against`, the lowest match weight a step after the prior adds.
     """
     _quiet_splink()
     schema = {
@@ -406,6 +414,7 @@ def explain_pairs(
         "match_probability": pl.Float64,
         "match_weight": pl.Float64,
         "contributions": pl.Utf8,
+        "strongest_against": pl.Float64,
     }
     if left.is_empty():
         return pl.DataFrame(schema=schema)
@@ -427,12 +436,11 @@ def explain_pairs(
         ]
     )
     db_api = DuckDBAPI(duckdb.connect())
-    linker = Linker(
-        db_api.register(sides.to_arrow(), table_name="review_pairs"), parameters, log_level=None
+    linker = _keep_comparison_columns(
+        Linker(
+            db_api.register(sides.to_arrow(), table_name="review_pairs"), parameters, log_level=None
+        )
     )
-    # The settings key is not read back from a saved model; Splink's own compare_two_records
-    # sets the flag the same way.
-    linker._settings_obj._retain_intermediate_calculation_columns = True
     # Term frequencies of every current profile, as when the pairs were scored.
     for column in TF_COLUMNS:
         frequencies = (
@@ -487,12 +495,14 @@ def explain_pairs(
                         "match_weight": round(adjustment, 2),
                     }
                 )
+        weights = [step["match_weight"] for step in steps[1:] if step["match_weight"] is not None]
         rows.append(
             {
                 "pair": int(str(row["unique_id_l"]).split("|")[0]),
                 "match_probability": row["match_probability"],
                 "match_weight": row["match_weight"],
                 "contributions": json.dumps(steps),
+                "strongest_against": min(weights, default=0.0),
             }
         )
     return pl.DataFrame(rows, schema=schema).unique("pair")

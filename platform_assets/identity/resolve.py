@@ -11,7 +11,6 @@ window; a test holds the two to the same clustering.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -98,7 +97,8 @@ class PartitionResult:
     suspicious_clusters: int = 0
     edges_cut_by_guards: int = 0
     rewound_from: date | None = None
-    review_pairs: int = 0
+    review_by_kind: dict[str, int] = field(default_factory=dict)
+    review_suggested: dict[str, int] = field(default_factory=dict)
 
 
 def rewind(connection: duckdb.DuckDBPyConnection, partition: date) -> bool:
@@ -322,6 +322,13 @@ def latest_partition(connection: duckdb.DuckDBPyConnection) -> date | None:
     return found
 
 
+def _last_built(connection: duckdb.DuckDBPyConnection, what: str) -> date:
+    partition = latest_partition(connection)
+    if partition is None:
+        raise ValueError(f"the identity graph has not been built yet: nothing to {what}")
+    return partition
+
+
 def rebuild(
     connection: duckdb.DuckDBPyConnection,
     model_json: str,
@@ -329,9 +336,7 @@ def rebuild(
     recorded_at: datetime,
 ) -> PartitionResult:
     """Re-resolve every record with this model, as of the last partition built."""
-    partition = latest_partition(connection)
-    if partition is None:
-        raise ValueError("the identity graph has not been built yet: nothing to rebuild")
+    partition = _last_built(connection, "rebuild")
     return resolve_partition(
         connection, partition, model_json, model_version, recorded_at, rescore_all=True
     )
@@ -354,9 +359,7 @@ def preview(
 ) -> Preview:
     """What `rebuild` with this model would change, computed in a transaction rolled back: the
     graph is left exactly as it was."""
-    partition = latest_partition(connection)
-    if partition is None:
-        raise ValueError("the identity graph has not been built yet: nothing to preview")
+    partition = _last_built(connection, "preview")
     before = _current(connection, "customer_records").select("record_key", "customer_id")
     connection.execute("begin transaction")
     try:
@@ -650,7 +653,8 @@ def _resolve(
         ]
     )
     queue = review_queue(model_json, scrubbed, edges_now, customers_now, overrides, partition)
-    result.review_pairs = queue.height
+    result.review_by_kind = dict(queue.group_by("kind").len().iter_rows())
+    result.review_suggested = dict(queue.group_by("suggested_decision").len().iter_rows())
     connection.register("review", queue.to_arrow())
     connection.execute(f"delete from {SCHEMA}.review_queue")
     connection.execute(f"insert into {SCHEMA}.review_queue by name select * from review")
@@ -695,19 +699,25 @@ def review_queue(
     steward already decided (an override, either way round) is not asked again. `edges` and
     `customers` (`record_key, customer_id`) are the current ones.
     """
-    sides = {
-        side: customers.select(
-            pl.col("record_key").alias(f"{side}_record_key"),
-            pl.col("customer_id").alias(f"{side}_customer_id"),
-        )
-        for side in ("left", "right")
-    }
-    candidates = (
+    # Each record with its customer and the fields shown, once per side of a pair.
+    people = customers.join(
+        scrubbed.select(
+            "record_key", *[pl.col(f).cast(pl.Utf8) for f in settings.IDENTIFYING_FIELDS]
+        ),
+        on="record_key",
+    )
+    sides = {side: people.select(pl.all().name.prefix(f"{side}_")) for side in ("left", "right")}
+    pairs = (
         edges.filter(
             (pl.col("edge_type") == "splink")
             & (pl.col("match_probability") >= settings.REVIEW_FLOOR)
         )
         .select("left_record_key", "right_record_key", "match_probability", "match_weight")
+        .join(
+            overrides.select("left_record_key", "right_record_key"),
+            on=["left_record_key", "right_record_key"],
+            how="anti",
+        )
         .join(sides["left"], on="left_record_key")
         .join(sides["right"], on="right_record_key")
         .filter(pl.col("left_customer_id") != pl.col("right_customer_id"))
@@ -715,21 +725,6 @@ def review_queue(
             ["match_probability", "left_record_key", "right_record_key"],
             descending=[True, False, False],
         )
-    )
-    candidates = candidates.join(
-        overrides.select("left_record_key", "right_record_key"),
-        on=["left_record_key", "right_record_key"],
-        how="anti",
-    )
-    side_columns = {
-        side: scrubbed.select(
-            pl.col("record_key").alias(f"{side}_record_key"),
-            *[pl.col(f).cast(pl.Utf8).alias(f"{side}_{f}") for f in settings.IDENTIFYING_FIELDS],
-        )
-        for side in ("left", "right")
-    }
-    pairs = candidates.join(side_columns["left"], on="left_record_key").join(
-        side_columns["right"], on="right_record_key"
     )
     splink_rows = {
         side: model.splink_input(
@@ -754,28 +749,25 @@ def review_queue(
         else pl.DataFrame()
     )
     explained = model.explain_pairs(model_json, splink_rows["left"], splink_rows["right"], profiles)
-    pairs = pairs.with_row_index("pair").with_columns(pl.col("pair").cast(pl.Int64))
-    pairs = pairs.join(explained.select("pair", "contributions"), on="pair", how="left")
+    # A pair without a waterfall counts as contradicted: the suggestion fails closed.
+    likely = (pl.col("match_probability") >= settings.REVIEW_SUGGEST_LINK) & (
+        pl.col("strongest_against").fill_null(float("-inf")) >= settings.REVIEW_CONTRADICTION
+    )
     return (
-        pairs.with_columns(
+        pairs.with_row_index("pair")
+        .with_columns(pl.col("pair").cast(pl.Int64))
+        .join(explained.select("pair", "contributions", "strongest_against"), on="pair", how="left")
+        .with_columns(
             pl.lit(partition).alias("partition_date"),
             pl.when(pl.col("match_probability") >= settings.MATCH_THRESHOLD)
             .then(pl.lit("cut_by_guard"))
             .otherwise(pl.lit("uncertain"))
             .alias("kind"),
-            pl.col("contributions")
-            .map_elements(_suggestion, return_dtype=pl.Utf8)
-            .alias("suggested_decision")
-            .fill_null("never_link"),
-        )
-        .with_columns(
-            pl.when(pl.col("match_probability") < settings.REVIEW_SUGGEST_LINK)
-            .then(pl.lit("never_link"))
-            .otherwise(pl.col("suggested_decision"))
+            pl.when(likely)
+            .then(pl.lit("always_link"))
+            .otherwise(pl.lit("never_link"))
             .alias("suggested_decision"),
-        )
-        .with_columns(
-            pl.when(pl.col("suggested_decision") == "always_link")
+            pl.when(likely)
             .then(
                 pl.lit(
                     f"likely one person (>= {settings.REVIEW_SUGGEST_LINK}) and no field weighs"
@@ -788,22 +780,10 @@ def review_queue(
                     f" more than {-settings.REVIEW_CONTRADICTION:g} bits"
                 )
             )
-            .alias("reason")
+            .alias("reason"),
         )
-        .drop("pair")
+        .drop("pair", "strongest_against")
     )
-
-
-def _suggestion(contributions: str) -> str:
-    """always_link unless a comparison weighs against the pair by more than the contradiction."""
-    steps = json.loads(contributions)
-    weights = [
-        step["match_weight"]
-        for step in steps
-        if step["comparison"] != "prior" and step["match_weight"] is not None
-    ]
-    contradicted = any(weight < settings.REVIEW_CONTRADICTION for weight in weights)
-    return "never_link" if contradicted else "always_link"
 
 
 def training_profiles(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
