@@ -1,11 +1,32 @@
-"""Resources: the only code that touches the outside world (files, directories, warehouse)."""
+"""Resources: the only code that touches the outside world (files, directories, warehouse).
 
-from resources.alerts import AlertSink
-from resources.archive import LandingArchive
-from resources.artifacts import ArtifactStore, GroundTruth
-from resources.export_dir import ExportDirectory
-from resources.landing_zone import LandingFile, LandingZone
-from resources.warehouse import TableWrite, Warehouse, WarehouseSession
+The names load on first use: dbt imports `resources.dbt_pii` in every dbt process, and that
+plugin needs only the salt, not Dagster and the warehouse code (about a second of imports).
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resources.alerts import AlertSink
+    from resources.archive import LandingArchive
+    from resources.artifacts import ArtifactStore, GroundTruth
+    from resources.export_dir import ExportDirectory
+    from resources.landing_zone import LandingFile, LandingZone
+    from resources.warehouse import TableWrite, Warehouse, WarehouseSession
+
+_MODULES = {
+    "AlertSink": "resources.alerts",
+    "ArtifactStore": "resources.artifacts",
+    "ExportDirectory": "resources.export_dir",
+    "GroundTruth": "resources.artifacts",
+    "LandingArchive": "resources.archive",
+    "LandingFile": "resources.landing_zone",
+    "LandingZone": "resources.landing_zone",
+    "TableWrite": "resources.warehouse",
+    "Warehouse": "resources.warehouse",
+    "WarehouseSession": "resources.warehouse",
+}
 
 __all__ = [
     "AlertSink",
@@ -19,3 +40,11 @@ __all__ = [
     "Warehouse",
     "WarehouseSession",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module 'resources' has no attribute {name!r}")
+    value = getattr(import_module(_MODULES[name]), name)
+    globals()[name] = value
+    return value

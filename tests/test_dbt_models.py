@@ -394,6 +394,29 @@ def test_an_address_in_any_text_column_of_a_mart_fails_its_dbt_test(
     assert "FAIL 1 no_email_addresses_in_text_fct_web_events_" in in_window.stdout
 
 
+def test_a_null_in_a_not_null_column_fails_the_mart_and_writes_nothing_of_it(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    # Not-null is the marts' contract, enforced by DuckDB as the rows are written (no test per
+    # column afterwards): the build fails, naming the column, and the partition stays as it was.
+    day = "2026-11-01"
+    count = "select count(*) from star.fct_email_events where partition_date = ?"
+    before = query(warehouse_copy, count, [day])
+    assert before[0][0] > 0
+    with duckdb.connect(str(warehouse_copy)) as db:
+        db.execute(
+            "update cleaned.email_events set occurred_at = null where event_id ="
+            " (select min(event_id) from cleaned.email_events where _partition_date = ?)",
+            [day],
+        )
+    window = partition_vars(day, now=_aware("2026-11-20 00:00:00"))
+    result = run_dbt(dbt_project, warehouse_copy, "run", "-s", "fct_email_events",
+                     dbt_vars=window)  # fmt: skip
+    assert result.returncode != 0
+    assert "NOT NULL constraint failed: fct_email_events.occurred_at" in result.stdout
+    assert query(warehouse_copy, count, [day]) == before
+
+
 def test_orders_attach_to_customers_through_the_shop_account(built_warehouse: Path) -> None:
     rows = query(
         built_warehouse,
@@ -779,13 +802,16 @@ def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     assert web_events.metadata["table_row_count"].value == 6
     checks = result.get_asset_check_evaluations()
     assert checks and all(check.passed for check in checks)
-    # The window went through ops.dbt_partition, emptied once dbt exited, never through --vars:
-    # the next partition's run reuses the parse instead of parsing the project again.
+    # The window went through ops.dbt_partition, emptied once dbt returned, never through
+    # --vars: dbt runs in the Dagster process on the project parsed once for the warehouse's
+    # target folder, and the next partition's build starts without parsing it again.
     assert query(warehouse_copy, "select count(*) from ops.dbt_partition") == [(0,)]
     assert materialize("2026-11-03").success
     log = (dbt_target_path(warehouse_copy) / "dbt.log").read_text()
-    assert "Partial parsing enabled, no changes found, skipping parsing" in log
-    assert "--vars" not in log.split("Running with dbt")[-1]
+    parse, *builds = log.split("Running with dbt")[1:]
+    assert "partial parsing" in parse.lower()
+    assert len(builds) == 2  # one per partition
+    assert not any("partial parsing" in build.lower() or "--vars" in build for build in builds)
 
 
 def _aware(moment: str) -> Any:

@@ -59,27 +59,19 @@ def _cdp(env: dict[str, str], *arguments: str) -> subprocess.Popen[str]:
     )
 
 
-def _dbt_running(group: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getpgid(int(entry.name)) != group:
-                continue
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except (OSError, ProcessLookupError):
-            continue
-        if b"dbt" in command and b"build" in command:
-            return True
-    return False
+def _dbt_building(log: Path) -> bool:
+    """dbt runs inside `cdp run`, which writes dbt's log here: a node has started."""
+    return log.exists() and " START " in log.read_text(errors="replace")
 
 
 def test_a_run_killed_inside_dbt_leaves_a_warehouse_the_next_run_completes(
     environment: dict[str, str], tmp_path: Path
 ) -> None:
+    log = Path(environment["CDP_DUCKDB_PATH"]).parent / "logs" / "cdp-run.log"
+    log.unlink(missing_ok=True)
     first = _cdp(environment, "run")
     deadline = time.monotonic() + 300
-    while not _dbt_running(first.pid) and first.poll() is None and time.monotonic() < deadline:
+    while not _dbt_building(log) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert first.poll() is None, "the run ended before dbt started"
     time.sleep(1.5)  # inside dbt build, models half written

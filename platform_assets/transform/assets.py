@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import dbt_assets
+from dagster_dbt.dbt_manifest import validate_manifest
 
 from platform_assets.partitions import DAILY_WRITER_STEP
 from platform_assets.transform.columns import (
@@ -17,7 +18,7 @@ from platform_assets.transform.columns import (
     warehouse_columns,
 )
 from platform_assets.transform.personas import CENTROIDS_TABLE, persona_table
-from platform_assets.transform.project import partition_vars
+from platform_assets.transform.project import CdpDbtCliResource, partition_vars
 from platform_assets.transform.settings import DBT_MANIFEST_PATH
 from platform_assets.transform.translator import CdpDbtTranslator
 from resources import Warehouse, WarehouseSession
@@ -42,16 +43,17 @@ DbtEvent = (
 
 def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     """Every dbt model as an asset and every dbt test as a check, daily-partitioned."""
+    manifest_json = validate_manifest(manifest)
 
     @dbt_assets(
-        manifest=manifest,
+        manifest=manifest_json,
         name="dbt_models",
         dagster_dbt_translator=TRANSLATOR,
         # One run per day: each day's segments are evaluated as of the end of that day.
         **DAILY_WRITER_STEP,
     )
     def dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+        context: dg.AssetExecutionContext, dbt: CdpDbtCliResource, warehouse: Warehouse
     ) -> Iterator[DbtEvent]:
         """Builds the selected models and runs their tests for one daily partition: facts
         upsert the partition's landing day, segments are evaluated as of its end."""
@@ -69,38 +71,36 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         # valid, and the per-warehouse target folder keeps the parse between runs.
         with warehouse.session() as db:
             write_partition_window(db, context.partition_key, window)
+        target_path = dbt_target_path(warehouse.path)
         try:
-            invocation = dbt.cli(
+            build = dbt.build_in_process(
                 # Unit tests check the SQL, not the day's data: `make test` runs them.
                 ["build", "--exclude-resource-type", "unit_test"],
                 context=context,
-                raise_on_error=False,
-                target_path=dbt_target_path(warehouse.path),
+                manifest=manifest_json,
+                translator=TRANSLATOR,
+                target_path=target_path,
             )
-            events = list(invocation.stream())
-        except BaseException:
+        finally:
             with warehouse.session() as db:
                 clear_partition_window(db)
-            raise
         # DuckDB has one writer and refuses a second configuration in one process, so row
-        # counts and segment sizes are read through the warehouse once dbt has exited, rather
-        # than by dagster-dbt's fetch_row_counts.
-        nodes = invocation.manifest["nodes"]
+        # counts and segment sizes are read through the warehouse once dbt has returned,
+        # rather than by dagster-dbt's fetch_row_counts.
+        nodes = manifest_json["nodes"]
         # Facts land the partition's day and segments are stored under it (as_of_date).
         day = date.fromisoformat(context.partition_key)
-        built = [_node(nodes, event) for event in events if isinstance(event, dg.Output)]
-        lineage = LineageCache(invocation.target_path)
+        built = [_node(nodes, event) for event in build.events if isinstance(event, dg.Output)]
+        lineage = LineageCache(target_path)
         with warehouse.session() as db:
-            clear_partition_window(db)
             counts = _row_counts(db, built, day)
             columns = warehouse_columns(db)
-            for event in events:
-                described = _with_columns(event, invocation.manifest, columns, lineage)
+            for event in build.events:
+                described = _with_columns(event, manifest_json, columns, lineage)
                 yield _with_table_metadata(context, described, db, nodes, counts, day)
         lineage.save()
-        error = invocation.get_error()
-        if error is not None:
-            raise error
+        if build.error is not None:
+            raise build.error
 
     return dbt_models
 
@@ -118,7 +118,7 @@ def write_partition_window(
 
 
 def clear_partition_window(db: WarehouseSession) -> None:
-    """Empty once dbt has exited: a build by hand afterwards covers every day, as of now."""
+    """Empty once dbt has returned: a build by hand afterwards covers every day, as of now."""
     db.execute(f"delete from {PARTITION_WINDOW_TABLE}")
 
 

@@ -1,6 +1,6 @@
 """Column types and column lineage of the dbt models, as the Dagster UI shows them.
 
-Types come from the warehouse once dbt has exited (dagster-dbt's own fetch opens a second
+Types come from the warehouse once dbt has returned (dagster-dbt's own fetch opens a second
 DuckDB configuration in the process, which DuckDB refuses); descriptions from the model's YAML,
 else from `platform_assets.columns`. Lineage is dagster-dbt's own (sqlglot over the compiled
 SQL); it only changes with the SQL and its inputs' columns, so it is kept in the dbt target
