@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,16 +17,24 @@ import dagster as dg
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def dagster_home(tmp_path: Path) -> Path:
+def dagster_home(tmp_path: Path, monitoring_seconds: int | None = None) -> Path:
     """A fresh instance folder with the shipped dagster.yaml, its storage created.
 
     Created here, before any process starts: a daemon and a test opening a new instance at the
     same moment both create the SQLite schedule storage, and its migration table ends up with
-    two heads, which every later open refuses.
+    two heads, which every later open refuses. `monitoring_seconds` shortens run monitoring's
+    poll and its freeing of a dead run's slots (30 s each as shipped), for a test that waits
+    on them.
     """
     home = tmp_path / "dagster_home"
     home.mkdir(exist_ok=True)
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    settings = (ROOT / "dagster_home" / "dagster.yaml").read_text()
+    if monitoring_seconds is not None:
+        for name in ("poll_interval_seconds", "free_slots_after_run_end_seconds"):
+            shipped = f"{name}: 30"
+            assert shipped in settings, f"dagster.yaml no longer has {shipped}"
+            settings = settings.replace(shipped, f"{name}: {monitoring_seconds}")
+    (home / "dagster.yaml").write_text(settings)
     # The shipped dagster.yaml reads DAGSTER_HOME.
     with (
         mock.patch.dict(os.environ, {"DAGSTER_HOME": str(home)}),

@@ -22,7 +22,8 @@ from tests.processes import dagster_home, dagster_process
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # The shipped dagster.yaml places the event log under $DAGSTER_HOME, for this process too.
-    folder = dagster_home(tmp_path)
+    # Run monitoring looks every 5 s instead of 30 s: the killed worker's test waits on it.
+    folder = dagster_home(tmp_path, monitoring_seconds=5)
     monkeypatch.setenv("DAGSTER_HOME", str(folder))
     return folder
 
