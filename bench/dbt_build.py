@@ -26,12 +26,13 @@ How to read the table: `seconds` is the wall time of the materialize call(s). Th
 sum dbt's `execution_time` per node from `run_results.json`, models only; `tests` is every dbt
 test of the day's build; `dbt other` is the rest of dbt's own elapsed time (hooks,
 scheduling); `dbt overhead` is the rest of the dbt step, a cost that hardly grows with the
-data (dbt's process start-up and its partial-parse check in the warehouse's kept target
-folder, and Dagster's work around it: row counts, events); `personas` is the time in the
+data (dbt's start-up in the process, its parse of the project on the first day of a process,
+and Dagster's work around it: row counts, events); `personas` is the time in the
 personas Python models (part of the segments column too). `RSS MB`
-is the measuring process's own peak (Dagster, personas, metadata queries; getrusage), `dbt RSS`
-the largest peak of a dbt process (which runs DuckDB in its own process) and `sum RSS` the
-largest sum over the process tree at one moment, both sampled from /proc every 0.1 s. The
+is the measuring process's own peak (getrusage): Dagster, dbt and DuckDB, which run in it.
+`dbt RSS` is the largest peak of a child process (none since dbt runs in the run's process)
+and `sum RSS` the largest sum over the process tree at one moment, both sampled from /proc
+every 0.1 s. The
 target is a day's partition under 60 s at 200,000 people on 2 cores: on a bigger machine run
 the benchmark under `taskset -c 0,1`.
 
