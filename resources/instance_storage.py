@@ -41,6 +41,25 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
 
         return engine
 
+    @cached_property
+    def _present(self) -> set[str]:
+        return set()
+
+    def has_table(self, table_name: str) -> bool:
+        # Dagster asks whether the tables and columns of later migrations exist before storing
+        # every asset and check event (about 250 a day), and each ask of the consolidated
+        # storage opens an engine of its own. Migrations add tables and columns, never drop
+        # them: a present one is remembered, an absent one asked again.
+        if table_name not in self._present and super().has_table(table_name):
+            self._present.add(table_name)
+        return table_name in self._present
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        key = f"asset_keys.{column_name}"
+        if key not in self._present and super()._has_asset_key_col_on_connection(conn, column_name):
+            self._present.add(key)
+        return key in self._present
+
     @contextmanager
     def _connect(self) -> Iterator[Connection]:  # type: ignore[override]
         with self._engine.connect() as connection, connection.begin():

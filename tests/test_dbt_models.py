@@ -6,7 +6,9 @@ get right: a 30-minute gap, a session across midnight, a status update landing d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import dagster as dg
 import duckdb
@@ -23,7 +26,12 @@ import pytest
 import yaml
 
 from platform_assets.transform.assets import build_dbt_assets, dbt_target_path
-from platform_assets.transform.project import dbt_cli_resource, manifest_path, partition_vars
+from platform_assets.transform.project import (
+    close_dbt_connections,
+    dbt_cli_resource,
+    manifest_path,
+    partition_vars,
+)
 from platform_assets.transform.settings import DBT_PROJECT_DIR
 from resources import Warehouse
 
@@ -169,19 +177,43 @@ def dbt_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_dbt(
-    project: Path, database: Path, *args: str, dbt_vars: dict[str, Any] | None = None
+    project: Path,
+    database: Path,
+    *args: str,
+    dbt_vars: dict[str, Any] | None = None,
+    cli: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    command = [DBT, *args, "--profiles-dir", str(project), "--project-dir", str(project)]
+    """`dbt <args>` in the project against `database`: in this process through dbt's own
+    dbtRunner (the runner the platform uses; a `dbt` process costs seconds of start-up per
+    call), or with `cli` through the `dbt` command as a person runs it."""
+    command = [*args, "--profiles-dir", str(project), "--project-dir", str(project)]
     if dbt_vars is not None:
         command += ["--vars", json.dumps(dbt_vars)]
     env = {
-        **os.environ,
         "CDP_DUCKDB_PATH": str(database),
         "CDP_PII_SALT": SALT,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
-    return result
+    if cli:
+        return subprocess.run(
+            [DBT, *command], cwd=project, env={**os.environ, **env}, capture_output=True,
+            text=True,
+        )  # fmt: skip
+    from dbt.cli.main import dbtRunner
+
+    output = io.StringIO()
+    with (
+        mock.patch.dict(os.environ, env),
+        contextlib.chdir(project),
+        contextlib.redirect_stdout(output),
+    ):
+        try:
+            outcome = dbtRunner().invoke([*command, "--no-use-colors"])
+        finally:
+            close_dbt_connections()
+    return subprocess.CompletedProcess(
+        [DBT, *command], 0 if outcome.success else 1, output.getvalue(), ""
+    )
 
 
 def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
@@ -197,7 +229,7 @@ def plain_build(
     database = tmp_path_factory.mktemp("built") / "warehouse.duckdb"
     build_tiny_warehouse(database)
     result = run_dbt(
-        dbt_project, database, "build", dbt_vars={"as_of": "2026-11-03 00:00:00+00:00"}
+        dbt_project, database, "build", dbt_vars={"as_of": "2026-11-03 00:00:00+00:00"}, cli=True
     )
     assert_ok(result)
     return database, result

@@ -109,7 +109,7 @@ class CdpDbtCliResource(DbtCliResource):
             outcome = dbtRunner(manifest=parsed, callbacks=[keep_results]).invoke(
                 [*cleaned, *common, *indirect, *params.selection_args]
             )
-            _close_dbt_connections()
+            close_dbt_connections()
         events = [
             event
             for raw in results
@@ -183,7 +183,7 @@ def _build_error(outcome: Any) -> Exception | None:
     )
 
 
-def _close_dbt_connections() -> None:
+def close_dbt_connections() -> None:
     """dbt-duckdb keeps its DuckDB environment for the process (and, for the encrypted
     target's in-memory database, its connection open): closed here, so the warehouse can open
     the file again, with its own configuration, as soon as dbt returns."""
