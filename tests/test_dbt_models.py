@@ -845,6 +845,13 @@ def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     assert len(builds) == 2  # one per partition
     assert not any("partial parsing" in build.lower() or "--vars" in build for build in builds)
 
+    # A mart created before a not-null constraint was declared lets nulls in unseen (not-null
+    # has no test of its own): the step fails, naming the column and the rebuild that fixes it.
+    with duckdb.connect(str(warehouse_copy)) as db:
+        db.execute("alter table star.fct_web_events alter column occurred_at drop not null")
+    with pytest.raises(dg.Failure, match=r"star\.fct_web_events\.occurred_at.*--full-refresh"):
+        materialize("2026-11-03")
+
 
 def _aware(moment: str) -> Any:
     from datetime import UTC, datetime
