@@ -101,3 +101,15 @@ def check_results(
         (evaluation.asset_key.to_user_string(), evaluation.check_name): evaluation
         for evaluation in result.get_asset_check_evaluations()
     }
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Dagster instance folder for tests that start the daemon (tests/processes.py)."""
+    from tests.processes import dagster_home
+
+    # The shipped dagster.yaml places the event log under $DAGSTER_HOME, for this process too.
+    # Run monitoring looks every 5 s instead of 30 s: the killed worker's test waits on it.
+    folder = dagster_home(tmp_path, monitoring_seconds=5)
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    return folder

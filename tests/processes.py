@@ -80,3 +80,17 @@ def dagster_process(command: list[str], env: dict[str, str]) -> Iterator[subproc
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def materialized_partitions(instance: dg.DagsterInstance, key: list[str]) -> set[str]:
+    return instance.get_materialized_partitions(dg.AssetKey(key))
+
+
+def why_failed(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    messages = [
+        str(record.dagster_event.step_failure_data.error.message)  # type: ignore[union-attr]
+        for record in failures
+        if record.dagster_event and record.dagster_event.step_failure_data
+    ]
+    return f"run {run.run_id} ({sorted(run.asset_selection or [])}) failed: {messages}"
