@@ -7,13 +7,17 @@ plugin needs only the salt, not Dagster and the warehouse code (about a second o
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from resources.alerts import AlertSink
-    from resources.archive import LandingArchive
-    from resources.artifacts import ArtifactStore, GroundTruth
-    from resources.export_dir import ExportDirectory
-    from resources.landing_zone import LandingFile, LandingZone
-    from resources.warehouse import TableWrite, Warehouse, WarehouseSession
+if TYPE_CHECKING:  # the same names, eagerly, for type checkers
+    from resources.alerts import AlertSink as AlertSink
+    from resources.archive import LandingArchive as LandingArchive
+    from resources.artifacts import ArtifactStore as ArtifactStore
+    from resources.artifacts import GroundTruth as GroundTruth
+    from resources.export_dir import ExportDirectory as ExportDirectory
+    from resources.landing_zone import LandingFile as LandingFile
+    from resources.landing_zone import LandingZone as LandingZone
+    from resources.warehouse import TableWrite as TableWrite
+    from resources.warehouse import Warehouse as Warehouse
+    from resources.warehouse import WarehouseSession as WarehouseSession
 
 _MODULES = {
     "AlertSink": "resources.alerts",
@@ -28,18 +32,7 @@ _MODULES = {
     "WarehouseSession": "resources.warehouse",
 }
 
-__all__ = [
-    "AlertSink",
-    "ArtifactStore",
-    "ExportDirectory",
-    "GroundTruth",
-    "LandingArchive",
-    "LandingFile",
-    "LandingZone",
-    "TableWrite",
-    "Warehouse",
-    "WarehouseSession",
-]
+__all__ = sorted(_MODULES)
 
 
 def __getattr__(name: str) -> Any:

@@ -644,13 +644,8 @@ def _resolve(
         ),
         p,
     )
-    customers_now = pl.concat(
-        [
-            customers.select("record_key", "customer_id").join(
-                reassigned.select("record_key"), on="record_key", how="anti"
-            ),
-            reassigned.select("record_key", "customer_id"),
-        ]
+    customers_now = customers.select("record_key", "customer_id").update(
+        reassigned.select("record_key", "customer_id"), on="record_key", how="full"
     )
     queue = review_queue(model_json, scrubbed, edges_now, customers_now, overrides, partition)
     result.review_by_kind = dict(queue.group_by("kind").len().iter_rows())

@@ -15,6 +15,7 @@ from platform_assets.transform.columns import (
     Columns,
     LineageCache,
     column_schema,
+    relation_of,
     warehouse_columns,
 )
 from platform_assets.transform.personas import CENTROIDS_TABLE, persona_table
@@ -94,47 +95,45 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         lineage = LineageCache(target_path)
         with warehouse.session() as db:
             counts = _row_counts(db, built, day)
-            columns = warehouse_columns(db)
+            columns, nullable = warehouse_columns(db)
             for event in build.events:
                 described = _with_columns(event, manifest_json, columns, lineage)
                 yield _with_table_metadata(context, described, db, nodes, counts, day)
-            unenforced = unenforced_not_null(db, built)
         lineage.save()
         if build.error is not None:
             raise build.error
+        unenforced = unenforced_not_null(built, nullable)
         if unenforced:
-            models = sorted({column.rsplit(".", 1)[0].split(".")[1] for column in unenforced})
+            columns_named = [column for _, column in unenforced]
             raise dg.Failure(
                 f"{len(unenforced)} column(s) the marts' contracts declare not null are"
-                f" nullable in the warehouse: {', '.join(unenforced[:10])}. The tables were"
+                f" nullable in the warehouse: {', '.join(columns_named[:10])}. The tables were"
                 " created before those constraints were declared (dbt applies a contract when"
                 " it creates a table, and an incremental table is created once). Rebuild them"
-                f" from cleaned: `dbt build --full-refresh --select {' '.join(models)}` in dbt/"
+                " from cleaned: `dbt build --full-refresh --select"
+                f" {' '.join(sorted({model for model, _ in unenforced}))}` in dbt/"
                 " with CDP_DUCKDB_PATH set to this warehouse.",
-                metadata={"columns": dg.MetadataValue.json(unenforced)},
+                metadata={"columns": dg.MetadataValue.json(columns_named)},
             )
 
     return dbt_models
 
 
-def unenforced_not_null(db: WarehouseSession, built: Sequence[Mapping[str, Any]]) -> list[str]:
-    """`schema.table.column` of every column a built model's enforced contract declares not null
-    (or a primary key) that the warehouse's table still lets be null. Not-null has no test of
-    its own: the constraint is the check, so a table without it would let nulls in unseen."""
-    declared = {
-        (node["schema"], node["alias"], name)
+def unenforced_not_null(
+    built: Sequence[Mapping[str, Any]], nullable: set[str]
+) -> list[tuple[str, str]]:
+    """(model, `schema.table.column`) of every column a built model's enforced contract declares
+    not null (or a primary key) that the warehouse's table still accepts nulls in (`nullable`).
+    Not-null has no test of its own: the constraint is the check, so a table without it would
+    let nulls in unseen."""
+    return sorted(
+        (node["name"], f"{relation_of(node)}.{name}")
         for node in built
         if node["config"].get("contract", {}).get("enforced")
         for name, column in node["columns"].items()
         if any(c["type"] in ("not_null", "primary_key") for c in column.get("constraints", []))
-    }
-    if not declared:
-        return []
-    nullable = db.query(
-        "select table_schema, table_name, column_name from information_schema.columns"
-        " where is_nullable = 'YES' and table_schema in ('star', 'segments')"
+        and f"{relation_of(node)}.{name}" in nullable
     )
-    return sorted(".".join(row) for row in nullable.iter_rows() if tuple(row) in declared)
 
 
 def write_partition_window(

@@ -31,20 +31,25 @@ Columns = dict[str, list[tuple[str, str]]]  # "schema.table" -> [(column, type)]
 logger = logging.getLogger(__name__)
 
 
-def warehouse_columns(db: WarehouseSession) -> Columns:
-    """Every table's and view's columns in the warehouse file, in one query."""
+def warehouse_columns(db: WarehouseSession) -> tuple[Columns, set[str]]:
+    """Every table's and view's columns in the warehouse file, in one query, and the
+    `schema.table.column` of those that accept nulls."""
     rows = db.query(
         """
-        select table_schema || '.' || table_name as relation, column_name, data_type
+        select table_schema || '.' || table_name as relation, column_name, data_type,
+            is_nullable = 'YES' as nullable
         from information_schema.columns
         where table_catalog = current_database()
         order by relation, ordinal_position
         """
     ).rows()
     columns: Columns = {}
-    for relation, column, data_type in rows:
+    nullable: set[str] = set()
+    for relation, column, data_type, accepts_null in rows:
         columns.setdefault(relation, []).append((column, data_type))
-    return columns
+        if accepts_null:
+            nullable.add(f"{relation}.{column}")
+    return columns, nullable
 
 
 def relation_of(props: Mapping[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
 import threading
@@ -14,7 +13,6 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource
-from packaging import version
 
 from platform_assets.transform.settings import DBT_MANIFEST_PATH, DBT_PROJECT_DIR
 
@@ -41,24 +39,8 @@ def dbt_executable() -> str:
 
 
 class CdpDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource, with dbt run in process (`build_in_process`, what the daily
-    asset uses). For `cli()`, by hand, it skips two costs dagster-dbt pays on every run, about
-    2.5 s together: `dbt --version` in a subprocess for each new resource instance, and a dbt
-    adapter opened in the Dagster process for features this project does not use
-    (fetch_row_counts, column metadata: DuckDB allows one writer, so those are read through the
-    Warehouse once dbt has returned)."""
-
-    @functools.cached_property
-    def _cli_version(self) -> version.Version:
-        # The dbt beside this Python is the dbt-core imported here: no subprocess to ask it.
-        if Path(self.dbt_executable) == Path(sys.executable).parent / "dbt":
-            from dbt.version import __version__
-
-            return version.parse(__version__)
-        return DbtCliResource._cli_version.func(self)  # type: ignore[attr-defined]
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
-        return None
+    """dagster-dbt's resource (its project and profiles settings), with dbt run in this process
+    (`build_in_process`, what the daily asset uses) instead of `cli()`'s subprocess."""
 
     def build_in_process(
         self,
