@@ -105,15 +105,18 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         unenforced = unenforced_not_null(built, nullable)
         if unenforced:
             columns_named = [column for _, column in unenforced]
+            statements = [_set_not_null(column) for column in columns_named]
             raise dg.Failure(
-                f"{len(unenforced)} column(s) the marts' contracts declare not null are"
-                f" nullable in the warehouse: {', '.join(columns_named[:10])}. The tables were"
-                " created before those constraints were declared (dbt applies a contract when"
-                " it creates a table, and an incremental table is created once). Rebuild them"
-                " from cleaned: `dbt build --full-refresh --select"
-                f" {' '.join(sorted({model for model, _ in unenforced}))}` in dbt/"
-                " with CDP_DUCKDB_PATH set to this warehouse.",
-                metadata={"columns": dg.MetadataValue.json(columns_named)},
+                f"{len(unenforced)} column(s) the contracts declare not null are nullable in"
+                f" the warehouse: {', '.join(columns_named[:10])}. The tables were created before"
+                " those constraints were declared (dbt applies a contract when it creates a"
+                " table, and an incremental table is created once). Declare them on the tables,"
+                " which keeps every row and every day (DuckDB refuses if a null is already"
+                f" there): {'; '.join(statements[:10])}",
+                metadata={
+                    "columns": dg.MetadataValue.json(columns_named),
+                    "statements": dg.MetadataValue.json(statements),
+                },
             )
 
     return dbt_models
@@ -134,6 +137,11 @@ def unenforced_not_null(
         if any(c["type"] in ("not_null", "primary_key") for c in column.get("constraints", []))
         and f"{relation_of(node)}.{name}" in nullable
     )
+
+
+def _set_not_null(column: str) -> str:
+    schema, table, name = column.split(".")
+    return f'alter table {schema}.{table} alter column "{name}" set not null'
 
 
 def write_partition_window(
