@@ -123,6 +123,8 @@ def _setup(out_dir: Path, people: int, days: int) -> dict[str, Any]:
         env=_environment(out_dir, prepared, start),
     )
     ingest_seconds = time.perf_counter() - began
+    if not prepared.exists():
+        raise SystemExit(f"cdp run built no warehouse at {prepared}: see its output above")
     # The cdp child is this process's first: its peak is the children's peak so far.
     ingest_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     setup = {
@@ -407,6 +409,10 @@ def main() -> int:
     parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("child_days", nargs="*", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if not arguments.child and not os.environ.get("CDP_PII_SALT"):
+        # Generated people only, like `make demo`: a salt for the run, not for real data.
+        os.environ["CDP_PII_SALT"] = "bench-salt-not-for-real-data"
+        print("CDP_PII_SALT is not set: hashing with a bench salt, not for real data")
 
     if arguments.child:
         result = _child(arguments.child_days, arguments.database, arguments.snapshot)
