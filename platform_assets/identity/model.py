@@ -114,13 +114,44 @@ def _exact_then_typo(column: str, *, term_frequencies: bool) -> cl.CustomCompari
     )
 
 
+class _NameComparison(cl.ForenameSurnameComparison):
+    """Splink's forename-surname comparison with two levels for names written in the wrong
+    columns, an entry error its own levels score as two different names: swapped with a typo
+    (`Zierhlz Louis` for `Louis Zierholz`), and one name in the other's other column (`Noyce
+    Liam` for `Madison Noyce`). Each level has its own m and u, so data without such errors
+    gives them little weight."""
+
+    def create_comparison_levels(self) -> list[Any]:
+        levels = list(super().create_comparison_levels())
+        swapped_with_typos = cll.CustomLevel(
+            "jaro_winkler_similarity(first_name_l, last_name_r) >= 0.88"
+            " and jaro_winkler_similarity(last_name_l, first_name_r) >= 0.88",
+            label_for_charts="Swapped, Jaro-Winkler >= 0.88 on both",
+        )
+        one_name_crossed = cll.CustomLevel(
+            "first_name_l = last_name_r or last_name_l = first_name_r",
+            label_for_charts="One name in the other's other column",
+        )
+        # Splink's levels: null, exact, swapped, two similar-names levels, surname only,
+        # forename only, else. A swap with typos ranks with the similar names; a crossed name
+        # below the single-name matches.
+        return [*levels[:5], swapped_with_typos, *levels[5:-1], one_name_crossed, levels[-1]]
+
+
+# Both initials crossed: symmetric, so one rule finds the pair whichever record is `l`.
+_CROSSED_INITIALS = (
+    "substr(l.first_name, 1, 1) = substr(r.last_name, 1, 1)"
+    " and substr(l.last_name, 1, 1) = substr(r.first_name, 1, 1)"
+)
+
+
 def splink_settings() -> SettingsCreator:
     """The model's structure: what is compared, how, and which pairs are compared at all."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=[
-            cl.ForenameSurnameComparison(
+            _NameComparison(
                 "first_name",
                 "last_name",
                 forename_surname_concat_col_name="full_name",
@@ -153,6 +184,10 @@ def splink_settings() -> SettingsCreator:
             CustomRule("l.postcode = r.postcode and l.date_of_birth = r.date_of_birth"),
             block_on("street_address", "city"),
             block_on("date_of_birth", "city"),
+            # Names in each other's columns, with a typo in them: the swapped rule above
+            # needs them exact.
+            CustomRule(f"l.date_of_birth = r.date_of_birth and {_CROSSED_INITIALS}"),
+            CustomRule(f"l.postcode = r.postcode and {_CROSSED_INITIALS}"),
             # Typos late in both names: the first three letters of each still agree.
             CustomRule(
                 "substr(l.first_name, 1, 3) = substr(r.first_name, 1, 3)"
