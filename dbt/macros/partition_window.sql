@@ -21,9 +21,12 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- A date range DuckDB skips storage with: the lower bound is cast back to a date, because a
+    date column compared with a timestamp (what `date - interval` gives) is cast row by row,
+    which reads every stored day. -#}
 {% macro partition_window_filter(column, lookback_days=0) -%}
-    ({{ column }} >= {{ window_bound('min_date', 'min', '-infinity') }}
-            - interval {{ lookback_days }} day
+    ({{ column }} >= cast({{ window_bound('min_date', 'min', '-infinity') }}
+            - interval {{ lookback_days }} day as date)
         and {{ column }} < {{ window_bound('max_date', 'max', 'infinity') }})
 {%- endmacro %}
 
