@@ -751,3 +751,67 @@ def test_the_review_queue_shows_uncertain_pairs_with_their_waterfall_until_a_ste
     asked = set(zip(again["left_record_key"], again["right_record_key"], strict=True))
     assert len(asked) == queue.height - 1
     assert (first["left_record_key"], first["right_record_key"]) not in asked
+
+
+def _first_level(levels: list, pair: dict[str, str | None]) -> str:
+    """The label of the first comparison level whose SQL holds for the pair (Splink's order)."""
+    with duckdb.connect() as db:
+        db.execute(
+            "create table p as select " + ", ".join(f"?::varchar as {column}" for column in pair),
+            list(pair.values()),
+        )
+        for level in levels:
+            if level.is_null_level:
+                continue
+            if level.sql_condition.strip().upper() == "ELSE":
+                return level.label_for_charts
+            if db.execute(f"select ({level.sql_condition}) from p").fetchone()[0]:
+                return level.label_for_charts
+    raise AssertionError("no level holds")
+
+
+def test_names_in_each_others_columns_meet_in_a_block_and_score_their_own_level() -> None:
+    settings = model.splink_settings()
+    levels = settings.comparisons[0].get_comparison("duckdb").comparison_levels
+
+    def names(left: tuple[str, str], right: tuple[str, str]) -> dict[str, str | None]:
+        return {
+            "first_name_l": left[0], "last_name_l": left[1], "full_name_l": " ".join(left),
+            "first_name_r": right[0], "last_name_r": right[1], "full_name_r": " ".join(right),
+        }  # fmt: skip
+
+    swapped_with_typo = names(("Louis", "Zierholz"), ("Zierhlz", "Louis"))
+    assert _first_level(levels, swapped_with_typo).startswith("Swapped, Jaro-Winkler")
+    one_crossed = names(("Madison", "Noyce"), ("Noyce", "Liam"))
+    assert _first_level(levels, one_crossed) == "One name in the other's other column"
+    # A plain typo and two strangers keep Splink's own levels.
+    assert "0.92" in _first_level(levels, names(("Louis", "Zierholz"), ("Louis", "Zierhloz")))
+    assert (
+        _first_level(levels, names(("Ann", "Berry"), ("Tom", "Clark"))) == "All other comparisons"
+    )
+
+    # The swapped-with-typos pair shares no field exactly but its birth date: a block that
+    # crosses the initials finds it, whichever record Splink puts on the left.
+    rules = [
+        rule.get_blocking_rule("duckdb").blocking_rule_sql
+        for rule in settings.blocking_rules_to_generate_predictions
+    ]
+    with duckdb.connect() as db:
+        db.execute(
+            "create table records as select *, null::varchar as email, null::varchar as phone,"
+            " null::varchar as city, null::varchar as street_address from (values"
+            " ('Louis', 'Zierholz', date '1966-10-15', '5520'),"
+            " ('Zierhlz', 'Louis', date '1966-10-15', '5250'))"
+            " as t(first_name, last_name, date_of_birth, postcode)"
+        )
+        for left, right in (("Louis", "Zierhlz"), ("Zierhlz", "Louis")):
+            blocked = [
+                rule
+                for rule in rules
+                if db.execute(
+                    f"select count(*) from records l, records r where l.first_name = ?"
+                    f" and r.first_name = ? and ({rule})",
+                    [left, right],
+                ).fetchone()[0]
+            ]
+            assert blocked, f"no blocking rule pairs {left} with {right}"
