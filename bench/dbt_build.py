@@ -409,10 +409,10 @@ def main() -> int:
     parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("child_days", nargs="*", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    if not arguments.child and not os.environ.get("CDP_PII_SALT"):
-        # Generated people only, like `make demo`: a salt for the run, not for real data.
-        os.environ["CDP_PII_SALT"] = "bench-salt-not-for-real-data"
-        print("CDP_PII_SALT is not set: hashing with a bench salt, not for real data")
+    if not arguments.child:
+        from whole_graph import use_bench_salt  # bench/ is the script's folder, on sys.path
+
+        use_bench_salt()
 
     if arguments.child:
         result = _child(arguments.child_days, arguments.database, arguments.snapshot)

@@ -138,6 +138,13 @@ def _floor(landing: Path, day: str, work: Path) -> float:
     return time.perf_counter() - began
 
 
+def use_bench_salt() -> None:
+    """Generated people only, like `make demo`: a salt for the run, not for real data."""
+    if not os.environ.get("CDP_PII_SALT"):
+        os.environ["CDP_PII_SALT"] = "bench-salt-not-for-real-data"
+        print("CDP_PII_SALT is not set: hashing with a bench salt, not for real data")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=3000)
@@ -145,10 +152,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--start", type=date.fromisoformat, default=None)
     arguments = parser.parse_args()
-    if not os.environ.get("CDP_PII_SALT"):
-        # Generated people only, like `make demo`: a salt for the run, not for real data.
-        os.environ["CDP_PII_SALT"] = "bench-salt-not-for-real-data"
-        print("CDP_PII_SALT is not set: hashing with a bench salt, not for real data")
+    use_bench_salt()
     # The partitions end today: a history longer than the days since the demo's start begins
     # earlier.
     start = arguments.start or min(date(2026, 11, 1), date.today() - timedelta(days=arguments.days))

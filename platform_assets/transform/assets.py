@@ -104,8 +104,11 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
             raise build.error
         unenforced = unenforced_not_null(built, nullable)
         if unenforced:
-            columns_named = [column for _, column in unenforced]
-            statements = [_set_not_null(column) for column in columns_named]
+            columns_named = [f"{relation}.{column}" for relation, column in unenforced]
+            statements = [
+                f'alter table {relation} alter column "{column}" set not null'
+                for relation, column in unenforced
+            ]
             raise dg.Failure(
                 f"{len(unenforced)} column(s) the contracts declare not null are nullable in"
                 f" the warehouse: {', '.join(columns_named[:10])}. The tables were created before"
@@ -125,23 +128,18 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
 def unenforced_not_null(
     built: Sequence[Mapping[str, Any]], nullable: set[str]
 ) -> list[tuple[str, str]]:
-    """(model, `schema.table.column`) of every column a built model's enforced contract declares
-    not null (or a primary key) that the warehouse's table still accepts nulls in (`nullable`).
-    Not-null has no test of its own: the constraint is the check, so a table without it would
-    let nulls in unseen."""
+    """(`schema.table`, column) of every column a built model's enforced contract declares
+    not null (or a primary key) that the warehouse's table still accepts nulls in (`nullable`,
+    as `schema.table.column`). Not-null has no test of its own: the constraint is the check, so
+    a table without it would let nulls in unseen."""
     return sorted(
-        (node["name"], f"{relation_of(node)}.{name}")
+        (relation_of(node), name)
         for node in built
         if node["config"].get("contract", {}).get("enforced")
         for name, column in node["columns"].items()
         if any(c["type"] in ("not_null", "primary_key") for c in column.get("constraints", []))
         and f"{relation_of(node)}.{name}" in nullable
     )
-
-
-def _set_not_null(column: str) -> str:
-    schema, table, name = column.split(".")
-    return f'alter table {schema}.{table} alter column "{name}" set not null'
 
 
 def write_partition_window(
