@@ -1,7 +1,7 @@
 """Benchmark: dbt build of the star schema and segments (plus personas), one day and every day.
 
     .venv/bin/python bench/dbt_build.py [--people 200000] [--days 30] [--repeats 1]
-        [--out-dir bench/out/dbt-<people>-<days>] [--skip-setup] [--cold-only]
+        [--out-dir bench/out/dbt-<people>-<days>] [--skip-setup] [--cold-only] [--keep-warehouse]
 
 Setup (timed, but not part of any measurement): the project's generator lands `--days` days of
 `--people` people under the out dir, ending yesterday (UTC) so that every partition exists and
@@ -20,7 +20,9 @@ run, the personas Python models included):
 - cold day: the last day, no earlier day built by dbt (first build of every table);
 - all days: every day in order (total, and the median day);
 - warm day: the last day again, on a copy of the warehouse taken after the all-days
-  measurement built the previous days (the daily increment of a platform in production).
+  measurement built the previous days, at the same path and with the dbt target folder that
+  run kept (partial parse, column lineage): the daily increment of a platform in production.
+  `--keep-warehouse` keeps that copy (`work/warm-base`) to profile a day against.
 
 How to read the table: `seconds` is the wall time of the materialize call(s). The layer columns
 sum dbt's `execution_time` per node from `run_results.json`, models only; `tests` is every dbt
@@ -333,9 +335,15 @@ def _run_child(
     out_dir: Path,
     start: date,
     snapshot: Path | None = None,
+    deployment: str | None = None,
 ) -> dict[str, Any]:
-    folder = out_dir / "work" / f"{name}-{attempt}"
-    shutil.rmtree(folder, ignore_errors=True)
+    """Runs `days` in a fresh process on a copy of `base`. `deployment` names the folder of an
+    earlier run to continue: its warehouse path and its kept dbt target folder (partial parse,
+    column lineage), as a deployment's next day has them; otherwise a new folder, whose first
+    dbt call parses the project whole (the parse is valid for one warehouse path)."""
+    folder = out_dir / "work" / (deployment or f"{name}-{attempt}")
+    if deployment is None:
+        shutil.rmtree(folder, ignore_errors=True)
     database = folder / WAREHOUSE_FILE
     _copy_warehouse(base, database)
     environment = _environment(out_dir, database, start)
@@ -404,6 +412,11 @@ def main() -> int:
     parser.add_argument(
         "--cold-only", action="store_true", help="measure the cold day only (a quick re-check)"
     )
+    parser.add_argument(
+        "--keep-warehouse",
+        action="store_true",
+        help="keep the warehouse of all the days (work/warm-base) to profile a day against",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
@@ -452,9 +465,11 @@ def main() -> int:
         ]
         print(f"warm day {last[0]} ...", flush=True)
         scenarios["warm day"] = [
-            _run_child("warm", a, last, warm_base, out_dir, start) for a in repeats
+            _run_child("warm", a, last, warm_base, out_dir, start, deployment="all-0")
+            for a in repeats
         ]
-        shutil.rmtree(warm_base.parent)
+        if not arguments.keep_warehouse:
+            shutil.rmtree(warm_base.parent)
 
     rows = [_summarize(f"cold day ({last[0]})", scenarios["cold day"], per_day_median=True)]
     if "all days" in scenarios:

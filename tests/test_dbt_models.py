@@ -727,6 +727,82 @@ def test_segments_are_evaluated_as_of_the_end_of_the_partition_day(
     assert history == [(0,)]
 
 
+def _run_partition(project: Path, database: Path, day: str) -> None:
+    """One day's dbt run as Dagster makes it: the window in ops.dbt_partition, unchanged
+    vars (so dbt keeps its partial parse), the table emptied afterwards."""
+    window = partition_vars(day, now=_aware("2026-11-20 00:00:00"))
+    with duckdb.connect(str(database)) as db:
+        db.execute("create schema if not exists ops")
+        db.execute(
+            "create or replace table ops.dbt_partition as select ?::varchar as partition_key,"
+            " ?::date as min_date, ?::date as max_date, ?::timestamptz as as_of",
+            [day, window["min_date"], window["max_date"], window["as_of"]],
+        )
+    try:
+        assert_ok(run_dbt(project, database, "run"))
+    finally:
+        with duckdb.connect(str(database)) as db:
+            db.execute("delete from ops.dbt_partition")
+
+
+def test_campaign_performance_recounts_the_campaigns_a_day_touches_and_matches_a_rebuild(
+    dbt_project: Path, warehouse_copy: Path
+) -> None:
+    # cmp-2 goes out on 2026-11-03 to both customers; bob clicks and orders within the hour,
+    # and orders again on 2026-11-04 (landing that day): still within 7 days of the click
+    with duckdb.connect(str(warehouse_copy)) as db:
+        for row, event in enumerate(
+            [
+                ("m5", "2026-11-03 08:00:00", "ann@example.com", "cmp-2", "sent", None),
+                ("m6", "2026-11-03 08:00:00", "bob@example.com", "cmp-2", "sent", None),
+                ("m7", "2026-11-03 09:00:00", "bob@example.com", "cmp-2", "click", "https://s/y"),
+            ]
+        ):
+            land(db, "email_events", [*event, "2026-11-03"], 50 + row)
+        land(db, "orders", ["SO-5", 1, "shop-bob", "2026-11-03 10:00:00", "paid", "SKU-A", 1,
+                            40, "EUR", "2026-11-03"], 60)  # fmt: skip
+        land(db, "orders", ["SO-6", 1, "shop-bob", "2026-11-04 10:00:00", "paid", "SKU-B", 1,
+                            30, "EUR", "2026-11-04"], 61)  # fmt: skip
+    performance = (
+        "select segment, campaign_id, sends, opens, clicks, orders, revenue::double,"
+        " evaluated_at::varchar from segments.segment_performance"
+        " where campaign_id = 'cmp-2' order by segment"
+    )
+    for day in ("2026-11-01", "2026-11-02", "2026-11-03"):
+        _run_partition(dbt_project, warehouse_copy, day)
+    on_the_day = query(warehouse_copy, performance)
+    # counted for the segments of the 11-02 evaluation, the latest before the send's day:
+    # bob's segments have his click and his order, the others neither
+    assert any(row[4:7] == (1, 1, 40.0) for row in on_the_day)
+    assert all(row[4:7] in ((1, 1, 40.0), (0, 0, 0.0)) for row in on_the_day)
+    assert {row[7] for row in on_the_day} == {"2026-11-04 00:00:00+00"}
+
+    # bob's second order lands on 11-04: cmp-2 is counted again, with both orders
+    _run_partition(dbt_project, warehouse_copy, "2026-11-04")
+    recounted = query(warehouse_copy, performance)
+    clicked = [row for row in recounted if row[4] == 1]
+    assert clicked and all(row[5:7] == (2, 70.0) for row in clicked)
+    assert {row[7] for row in recounted} == {"2026-11-05 00:00:00+00"}
+
+    # nothing lands on 11-05: no campaign is touched, every row keeps the count it had
+    _run_partition(dbt_project, warehouse_copy, "2026-11-05")
+    assert query(warehouse_copy, performance) == recounted
+
+    # the rows kept day by day are the rows a rebuild of every campaign gives
+    kept = query(
+        warehouse_copy, "select * exclude (evaluated_at) from segments.segment_performance"
+    )
+    rebuilt = warehouse_copy.with_name("rebuilt.duckdb")
+    shutil.copy(warehouse_copy, rebuilt)
+    last_day = partition_vars("2026-11-05", now=_aware("2026-11-20 00:00:00"))
+    assert_ok(run_dbt(dbt_project, rebuilt, "run", "-s", "segment_performance", "--full-refresh",
+                      dbt_vars=last_day))  # fmt: skip
+    assert sorted(kept) == sorted(
+        query(rebuilt, "select * exclude (evaluated_at) from segments.segment_performance")
+    )
+    assert len(kept) >= 2
+
+
 @pytest.fixture
 def project_with_segment(dbt_project: Path, tmp_path: Path) -> Iterator[Callable[..., Path]]:
     """A copy of the dbt project whose segment YAML gets extra entries."""

@@ -64,9 +64,10 @@
 
 {#- Not for Python models: their batch is written by another cursor after the hook's
     transaction began, which would then not see it; their delete+insert on as_of_date replaces
-    the day instead. -#}
+    the day instead. Nor for a segment model kept by another key (segment_performance, by
+    campaign). -#}
 {% macro delete_as_of_date() -%}
-    {%- if is_incremental() and model.language == 'sql' -%}
+    {%- if is_incremental() and model.language == 'sql' and 'as_of_date' in model.columns -%}
         delete from {{ this }} where as_of_date = {{ as_of_date() }}
     {%- endif -%}
 {%- endmacro %}

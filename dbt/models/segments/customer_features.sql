@@ -33,17 +33,28 @@ order_lines as (
 ),
 
 email_events as (
-    select
-        email_events.*,
-        -- Rates are the share of the campaigns sent to the customer in the window that they
-        -- opened or clicked (by the as-of moment), so an open of an older campaign does not
-        -- count against this window's sends.
-        min(email_events.occurred_at) filter (where email_events.event_type = 'sent') over (
-            partition by email_events.customer_id, email_events.campaign_id
-        ) as campaign_sent_at
+    select email_events.customer_id, email_events.campaign_id, email_events.event_type,
+        email_events.occurred_at
     from {{ ref('fct_email_events') }} as email_events, as_of
     where email_events.occurred_at < as_of.as_of_at and email_events.customer_id is not null
         and email_events.partition_date <= as_of.as_of_date
+),
+
+email_campaigns as (
+    -- One row per customer and campaign. Rates are the share of the campaigns sent to the
+    -- customer in the window that they opened or clicked (by the as-of moment), so an open of
+    -- an older campaign does not count against this window's sends. (A group by, not a window
+    -- over every event: the window sorted all of them, 8.7 s of work on 6.6 M events.)
+    select
+        customer_id,
+        campaign_id,
+        min(occurred_at) filter (where event_type = 'sent') as first_sent_at,
+        max(occurred_at) filter (where event_type = 'sent') as last_sent_at,
+        bool_or(event_type = 'open') as is_opened,
+        bool_or(event_type = 'click') as is_clicked,
+        max(occurred_at) filter (where event_type in ('open', 'click')) as last_engaged_at
+    from email_events
+    group by customer_id, campaign_id
 ),
 
 support_tickets as (
@@ -117,35 +128,32 @@ last_purchases as (
 
 email_stats as (
     select
-        email_events.customer_id,
-        count(distinct email_events.campaign_id) filter (
-            where email_events.event_type = 'sent'
-                and email_events.occurred_at >= as_of.as_of_at - interval 30 day
+        email_campaigns.customer_id,
+        count(email_campaigns.campaign_id) filter (
+            where email_campaigns.last_sent_at >= as_of.as_of_at - interval 30 day
         ) as emails_sent_30d,
-        count(distinct email_events.campaign_id) filter (
-            where email_events.event_type = 'open'
-                and email_events.campaign_sent_at >= as_of.as_of_at - interval 30 day
+        count(email_campaigns.campaign_id) filter (
+            where email_campaigns.is_opened
+                and email_campaigns.first_sent_at >= as_of.as_of_at - interval 30 day
         ) as emails_opened_30d,
-        count(distinct email_events.campaign_id) filter (
-            where email_events.event_type = 'click'
-                and email_events.campaign_sent_at >= as_of.as_of_at - interval 30 day
+        count(email_campaigns.campaign_id) filter (
+            where email_campaigns.is_clicked
+                and email_campaigns.first_sent_at >= as_of.as_of_at - interval 30 day
         ) as emails_clicked_30d,
-        count(distinct email_events.campaign_id) filter (
-            where email_events.event_type = 'sent'
-                and email_events.occurred_at >= as_of.as_of_at - interval 90 day
+        count(email_campaigns.campaign_id) filter (
+            where email_campaigns.last_sent_at >= as_of.as_of_at - interval 90 day
         ) as emails_sent_90d,
-        count(distinct email_events.campaign_id) filter (
-            where email_events.event_type = 'open'
-                and email_events.campaign_sent_at >= as_of.as_of_at - interval 90 day
+        count(email_campaigns.campaign_id) filter (
+            where email_campaigns.is_opened
+                and email_campaigns.first_sent_at >= as_of.as_of_at - interval 90 day
         ) as emails_opened_90d,
-        count(distinct email_events.campaign_id) filter (
-            where email_events.event_type = 'click'
-                and email_events.campaign_sent_at >= as_of.as_of_at - interval 90 day
+        count(email_campaigns.campaign_id) filter (
+            where email_campaigns.is_clicked
+                and email_campaigns.first_sent_at >= as_of.as_of_at - interval 90 day
         ) as emails_clicked_90d,
-        max(email_events.occurred_at) filter (where email_events.event_type in ('open', 'click'))
-            as last_email_engagement_at
-    from email_events, as_of
-    group by email_events.customer_id
+        max(email_campaigns.last_engaged_at) as last_email_engagement_at
+    from email_campaigns, as_of
+    group by email_campaigns.customer_id
 ),
 
 ticket_stats as (
