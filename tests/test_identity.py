@@ -815,3 +815,68 @@ def test_names_in_each_others_columns_meet_in_a_block_and_score_their_own_level(
                 ).fetchone()[0]
             ]
             assert blocked, f"no blocking rule pairs {left} with {right}"
+
+
+def _profile(unique_id: str, first: str, last: str, born: str, **fields: str) -> dict[str, object]:
+    """A profile in Splink's shape (`model.splink_input`)."""
+    return {
+        "unique_id": unique_id, "first_name": first, "last_name": last,
+        "full_name": f"{first} {last}", "email": fields.get("email"), "phone": fields.get("phone"),
+        "date_of_birth": born, "street_address": fields.get("street", "12 mill lane"),
+        "city": fields.get("city", "leeds"), "postcode": fields.get("postcode", "LS11AA"),
+    }  # fmt: skip
+
+
+def test_a_pair_without_emails_is_scored_and_a_contradicted_pair_is_never_one_person(
+    built: Built,
+) -> None:
+    profiles = pl.DataFrame(
+        [
+            # One person: a first-name typo and a birth-date typo, no email on either record.
+            _profile("a1", "aiden", "sonnet", "1980-03-01"),
+            _profile("a2", "abbie", "sonnet", "1980-03-10"),
+            # Two people: the surname and the town agree; the first names and the birth dates
+            # (seventeen years apart) do not, and no postcode or phone joins them.
+            _profile("b1", "henry", "simmons", "2002-09-15", postcode="LS29ZZ"),
+            _profile("b2", "clara", "simmons", "2019-01-31", postcode="LS61QB"),
+        ],
+        schema_overrides={"email": pl.Utf8, "phone": pl.Utf8},
+    )
+    scored = model.score_pairs(built.model_json, profiles, profiles.clear(), floor=0.0)
+    pairs = {tuple(sorted(pair)) for pair in scored.select("unique_id_l", "unique_id_r").rows()}
+    # A missing email is no shared inbox: the pair is scored (it was dropped, once, because
+    # `email_l = email_r` is null there).
+    assert ("a1", "a2") in pairs
+    assert ("b1", "b2") not in pairs
+
+    with duckdb.connect() as db:
+        contradicted = records.contradicted_sql("{}_l", "{}_r")
+
+        def judged(left: tuple[object, ...], right: tuple[object, ...]) -> bool:
+            names = ("first_name", "last_name", "date_of_birth", "phone", "postcode")
+            columns = [f"? as {n}_l" for n in names] + [f"? as {n}_r" for n in names]
+            return bool(
+                db.execute(
+                    f"select coalesce({contradicted}, false) from (select {', '.join(columns)})",
+                    [*left, *right],
+                ).fetchone()[0]
+            )
+
+        henry = ("henry", "day", "2002-09-15", None, "LS29ZZ")
+        assert judged(henry, ("clara", "day", "2019-01-31", None, "LS61QB"))
+        # one typo (ten years), within a year, a shared phone or postcode, a
+        # similar first name, an initial, a missing date: not a contradiction
+        for other in [
+            ("clara", "day", "2002-09-16", None, "LS61QB"),
+            ("clara", "day", "2012-09-15", None, "LS61QB"),
+            ("clara", "day", "2003-06-01", None, "LS61QB"),
+            ("clara", "day", "2019-01-31", None, "LS29ZZ"),
+            ("henri", "day", "2019-01-31", None, "LS61QB"),
+            ("h.", "day", "2019-01-31", None, "LS61QB"),
+            ("clara", "day", None, None, "LS61QB"),
+        ]:
+            assert not judged(henry, other), other
+        assert not judged(
+            ("henry", "day", "2002-09-15", "0113", None),
+            ("clara", "day", "2019-01-31", "0113", None),
+        )

@@ -46,9 +46,16 @@ _DOB_TRANSPOSED = (
 )
 
 
-# The shared-inbox rule holds for Splink's pairs too: it weighs an exact email heavily, so a
-# family sharing one address would otherwise score as one person.
-_SHARED_INBOX = "email_l = email_r and " + records.shared_inbox_sql("{}_l", "{}_r")
+# Pairs Splink may score as one person but the platform never links (docs/identity-graph.md):
+# - a shared inbox: Splink weighs an exact email heavily, so a family sharing one address
+#   would otherwise score as one person. `coalesce`, because a pair without an email on both
+#   sides shares no inbox, and `not (null and ...)` would drop it;
+# - a contradiction: different first names and birth dates far apart, which a rare surname and
+#   a small town can outweigh in the sum of weights.
+_NEVER_ONE_PERSON = (
+    f"(coalesce(email_l = email_r, false) and {records.shared_inbox_sql('{}_l', '{}_r')})"
+    f" or {records.contradicted_sql('{}_l', '{}_r')}"
+)
 
 
 def _date_of_birth_comparison() -> cl.CustomComparison:
@@ -192,6 +199,13 @@ def splink_settings() -> SettingsCreator:
             CustomRule(
                 "substr(l.first_name, 1, 3) = substr(r.first_name, 1, 3)"
                 " and substr(l.last_name, 1, 3) = substr(r.last_name, 1, 3)"
+            ),
+            # An email with a typo in its domain: the user part still agrees.
+            CustomRule("split_part(l.email, '@', 1) = split_part(r.email, '@', 1)"),
+            # A street with a typo (and names changed) at one postcode: the house number agrees.
+            CustomRule(
+                "l.postcode = r.postcode"
+                " and split_part(l.street_address, ' ', 1) = split_part(r.street_address, ' ', 1)"
             ),
         ],
         retain_intermediate_calculation_columns=False,
@@ -423,7 +437,7 @@ def score_pairs(
     scored = pl.concat(
         [
             result.as_duckdbpyrelation()
-            .filter(f"not ({_SHARED_INBOX})")
+            .filter(f"not coalesce({_NEVER_ONE_PERSON}, false)")
             .select("unique_id_l, unique_id_r, match_probability, match_weight")
             .pl()
             .cast(empty.schema)

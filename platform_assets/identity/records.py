@@ -180,12 +180,40 @@ def shared_inbox_sql(left: str, right: str) -> str:
     names swapped between first and last) and neither a birth date nor a phone confirms them.
     """
 
-    def col(template: str, name: str) -> str:
-        return template.format(name)
+    confirmed = " or ".join(
+        f"coalesce({left.format(c)} = {right.format(c)}, false)" for c in ("date_of_birth", "phone")
+    )
+    return f"({_first_names_differ(left, right)} and not ({confirmed}))"
 
+
+def contradicted_sql(left: str, right: str) -> str:
+    """SQL true when two records name clearly different first names (as for a shared inbox)
+    and clearly different birth dates (both given, more than one typo and more than a year
+    apart), and share no phone and no postcode: two people,
+    whatever else they share. A match weight adds up the fields that agree, so a surname and a
+    town can outweigh the two that disagree. A shared postcode keeps the pair for the model to
+    judge: records of one person with a mistyped name and birth date (FEBRL's) share it too.
+    Templates as in `shared_inbox_sql`."""
+    dob_l, dob_r = left.format("date_of_birth"), right.format("date_of_birth")
+    date_l, date_r = f"try_cast({dob_l} as date)", f"try_cast({dob_r} as date)"
+    # (day and month transposed are within a year of each other)
+    dates_differ = (
+        f"({date_l} is not null and {date_r} is not null"
+        f" and damerau_levenshtein({dob_l}::varchar, {dob_r}::varchar) > 1"
+        f" and abs(date_diff('day', {date_l}, {date_r})) > 366)"
+    )
+    shared = " or ".join(
+        f"coalesce({left.format(c)} = {right.format(c)}, false)" for c in ("phone", "postcode")
+    )
+    return f"({_first_names_differ(left, right)} and {dates_differ} and not ({shared}))"
+
+
+def _first_names_differ(left: str, right: str) -> str:
+    """Both first names given and clearly different: not similar, not an initial of each
+    other, not the same two names swapped between first and last."""
     threshold = settings.SHARED_EMAIL_FIRST_NAME_SIMILARITY
-    first_l, first_r = col(left, "first_name"), col(right, "first_name")
-    last_l, last_r = col(left, "last_name"), col(right, "last_name")
+    first_l, first_r = left.format("first_name"), right.format("first_name")
+    last_l, last_r = left.format("last_name"), right.format("last_name")
     similar = f"jaro_winkler_similarity(lower({first_l}), lower({first_r})) >= {threshold}"
     initial = (
         f"((length(rtrim({first_l}, '.')) = 1 or length(rtrim({first_r}, '.')) = 1) "
@@ -195,12 +223,9 @@ def shared_inbox_sql(left: str, right: str) -> str:
         f"(jaro_winkler_similarity(lower({first_l}), lower({last_r})) >= {threshold} "
         f"and jaro_winkler_similarity(lower({last_l}), lower({first_r})) >= {threshold})"
     )
-    confirmed = " or ".join(
-        f"coalesce({col(left, c)} = {col(right, c)}, false)" for c in ("date_of_birth", "phone")
-    )
     return (
         f"({first_l} is not null and {first_r} is not null "
-        f"and not ({similar} or {initial} or {swapped}) and not ({confirmed}))"
+        f"and not ({similar} or {initial} or {swapped}))"
     )
 
 
