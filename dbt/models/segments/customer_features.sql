@@ -65,15 +65,44 @@ support_tickets as (
 ),
 
 web_events as (
-    -- an anonymous event counts for the customer its session was stitched to
     select
-        web_events.*,
-        coalesce(web_events.customer_id, sessions.customer_id) as stitched_customer_id
-    from {{ ref('fct_web_events') }} as web_events
-    cross join as_of
-    left join {{ ref('fct_web_sessions') }} as sessions using (session_id)
+        web_events.session_id,
+        web_events.customer_id,
+        web_events.event_type,
+        web_events.sku,
+        web_events.occurred_at
+    from {{ ref('fct_web_events') }} as web_events, as_of
     where web_events.occurred_at < as_of.as_of_at
         and web_events.partition_date <= as_of.as_of_date
+),
+
+session_customers as (
+    select session_id, customer_id from {{ ref('fct_web_sessions') }}
+),
+
+web_event_groups as (
+    -- An anonymous event counts for the customer its session was stitched to. Stitched per
+    -- session (and the events' own customer), not per event: one row to join instead of every
+    -- event of the history.
+    select
+        web_events.session_id,
+        web_events.customer_id,
+        min(web_events.occurred_at) as first_event_at,
+        max(web_events.occurred_at) as last_event_at,
+        bool_or(web_events.occurred_at >= as_of.as_of_at - interval 30 day) as is_in_30d
+    from web_events, as_of
+    group by web_events.session_id, web_events.customer_id
+),
+
+stitched_web_event_groups as (
+    select
+        coalesce(web_event_groups.customer_id, session_customers.customer_id) as customer_id,
+        web_event_groups.session_id,
+        web_event_groups.first_event_at,
+        web_event_groups.last_event_at,
+        web_event_groups.is_in_30d
+    from web_event_groups
+    left join session_customers using (session_id)
 ),
 
 cart_events as (
@@ -175,28 +204,28 @@ ticket_stats as (
 
 product_view_counts as (
     select
-        web_events.stitched_customer_id as customer_id,
+        coalesce(web_events.customer_id, session_customers.customer_id) as customer_id,
         web_events.sku,
         count(*) as views,
         max(web_events.occurred_at) as last_viewed_at
-    from web_events, as_of
+    from web_events
+    cross join as_of
+    left join session_customers using (session_id)
     where web_events.event_type = 'product_view'
         and web_events.occurred_at >= as_of.as_of_at - interval 7 day
-        and web_events.stitched_customer_id is not null
+        and coalesce(web_events.customer_id, session_customers.customer_id) is not null
     group by all
 ),
 
 web_stats as (
     select
-        web_events.stitched_customer_id as customer_id,
-        min(web_events.occurred_at) as first_web_event_at,
-        max(web_events.occurred_at) as last_web_event_at,
-        count(distinct web_events.session_id)
-            filter (where web_events.occurred_at >= as_of.as_of_at - interval 30 day)
-            as web_sessions_30d
-    from web_events, as_of
-    where web_events.stitched_customer_id is not null
-    group by web_events.stitched_customer_id
+        customer_id,
+        min(first_event_at) as first_web_event_at,
+        max(last_event_at) as last_web_event_at,
+        count(distinct session_id) filter (where is_in_30d) as web_sessions_30d
+    from stitched_web_event_groups
+    where customer_id is not null
+    group by customer_id
 ),
 
 most_viewed_products as (
