@@ -50,8 +50,8 @@ _DOB_TRANSPOSED = (
 # - a shared inbox: Splink weighs an exact email heavily, so a family sharing one address
 #   would otherwise score as one person. `coalesce`, because a pair without an email on both
 #   sides shares no inbox, and `not (null and ...)` would drop it;
-# - a contradiction: different first names and birth dates far apart, which a rare surname and
-#   a small town can outweigh in the sum of weights.
+# - a contradiction: different first names and birth dates far apart, with no phone or postcode
+#   in common, which a surname and a town can outweigh in the sum of weights.
 _NEVER_ONE_PERSON = (
     f"(coalesce(email_l = email_r, false) and {records.shared_inbox_sql('{}_l', '{}_r')})"
     f" or {records.contradicted_sql('{}_l', '{}_r')}"
@@ -207,8 +207,8 @@ def splink_settings() -> SettingsCreator:
                 "l.postcode = r.postcode"
                 " and split_part(l.street_address, ' ', 1) = split_part(r.street_address, ' ', 1)"
             ),
-            # Records without an email or a last name (a shop account, a support ticket): the
-            # first name with the town, or with the birth year.
+            # Records that lack the email or the last name: the first name with the town, or
+            # with the birth year.
             block_on("first_name", "city"),
             CustomRule(
                 "l.first_name = r.first_name"

@@ -189,11 +189,11 @@ def shared_inbox_sql(left: str, right: str) -> str:
 def contradicted_sql(left: str, right: str) -> str:
     """SQL true when two records name clearly different first names (as for a shared inbox)
     and clearly different birth dates (both given, more than one typo and more than a year
-    apart), and share no phone and no postcode: two people,
-    whatever else they share. A match weight adds up the fields that agree, so a surname and a
-    town can outweigh the two that disagree. A shared postcode keeps the pair for the model to
-    judge: records of one person with a mistyped name and birth date (FEBRL's) share it too.
-    Templates as in `shared_inbox_sql`."""
+    apart), and share no phone and no postcode: two people, whatever else they share.
+
+    A match weight adds up the fields that agree, so a surname and a town can outweigh the two
+    that disagree. A shared postcode leaves the pair to the model: records of one person with a
+    mistyped name and birth date (FEBRL's) share it too. Templates as in `shared_inbox_sql`."""
     dob_l, dob_r = left.format("date_of_birth"), right.format("date_of_birth")
     date_l, date_r = f"try_cast({dob_l} as date)", f"try_cast({dob_r} as date)"
     # (day and month transposed are within a year of each other)

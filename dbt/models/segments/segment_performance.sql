@@ -50,7 +50,6 @@ sends as (
     select
         customer_id,
         campaign_id,
-        min(occurred_at) as sent_at,
         cast(timezone('UTC', min(occurred_at)) as date) as sent_on
     from email_events
     where event_type = 'sent'
