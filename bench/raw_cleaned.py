@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -100,8 +101,12 @@ def _platform(days: list[str], landing: Path, database: Path) -> int:
 def _measure(mode: str, days: list[str], landing: Path, repeats: int) -> dict[str, object]:
     runs = []
     for attempt in range(repeats):
-        database = OUT / f"{mode}-{attempt}.duckdb"
-        database.unlink(missing_ok=True)
+        # A folder of its own: the landing archive lives beside the warehouse, and a run that
+        # found the previous run's archive would skip archiving the day's files.
+        folder = OUT / f"{mode}-{attempt}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        database = folder / "warehouse.duckdb"
         output = (
             subprocess.run(
                 [
@@ -123,7 +128,7 @@ def _measure(mode: str, days: list[str], landing: Path, repeats: int) -> dict[st
             .splitlines()[-1]
         )
         runs.append(json.loads(output))
-        database.unlink(missing_ok=True)
+        shutil.rmtree(folder)
     seconds = statistics.median(run["seconds"] for run in runs)
     rows = runs[0]["rows"]
     return {

@@ -255,7 +255,7 @@ class WarehouseSession:
         transaction (a ledger, such as the triggered sends, rather than a partition)."""
         schema, _ = table.split(".")
         self.connection.execute(f"create schema if not exists {schema}")
-        self.connection.register("upserted_rows", frame.to_arrow())
+        self.connection.register("upserted_rows", _arrow(frame))
         try:
             self.connection.execute(
                 f"create table if not exists {table} as select * from upserted_rows limit 0"
@@ -291,11 +291,16 @@ class WarehouseSession:
             raise
 
 
+def _arrow(frame: pl.DataFrame) -> Any:
+    """The frame as Arrow without a copy: polars' own string views, which DuckDB reads as they
+    are (the default, older layout rewrites every string, as long as the insert itself)."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 def _replace_rows(connection: duckdb.DuckDBPyConnection, write: TableWrite) -> None:
     schema, _ = write.table.split(".")
     connection.execute(f"create schema if not exists {schema}")
-    arrow = write.frame.to_arrow()
-    connection.register("incoming_rows", arrow)
+    connection.register("incoming_rows", _arrow(write.frame))
     try:
         connection.execute(
             f"create table if not exists {write.table} as select * from incoming_rows limit 0"

@@ -74,3 +74,42 @@ def test_json_file_without_a_required_key_anywhere_is_rejected() -> None:
         parse_landing_file(
             "e.jsonl", b'{"event_id": "1", "email": "a@b.com"}\n', SOURCES["email_events"]
         )
+
+
+JSON_LINES = [
+    b'{"event_id": "e1", "occurred_at": "2026-11-02T10:00:00Z", "email": "a@b.com",'
+    b' "event_type": "open"}',
+    b'{"event_id": "e2", "occurred_at": "2026-11-02T11:00:00Z", "email": "c@d.com",'
+    b' "event_type": "click", "device": "phone"}',
+]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\n".join(JSON_LINES) + b"\n\n",
+        b"\n\n".join(JSON_LINES),
+        b"\n  \n".join(JSON_LINES),
+        b"\xef\xbb\xbf" + b"\n".join(JSON_LINES),
+        b"\r\n".join(JSON_LINES) + b"\r\n",
+    ],
+    ids=["trailing-blank-line", "blank-line", "whitespace-line", "byte-order-mark", "crlf"],
+)
+def test_json_lines_read_from_bytes_give_the_rows_of_the_plain_file(content: bytes) -> None:
+    contract = SOURCES["email_events"]
+    plain = parse_landing_file("e.jsonl", b"\n".join(JSON_LINES), contract)
+    parsed = parse_landing_file("e.jsonl", content, contract)
+    assert parsed.rows.equals(plain.rows) and parsed.rejected_lines == []
+    assert plain.rows["_row_number"].to_list() == [1, 2]
+    assert plain.rows["_extra"].to_list() == ['{"device":null}', '{"device":"phone"}']
+
+
+def test_json_lines_that_are_not_utf8_are_rejected_with_the_line() -> None:
+    content = b"\n".join([JSON_LINES[0], JSON_LINES[1].replace(b"c@d", "zoë@d".encode("latin-1"))])
+    with pytest.raises(FileRejected, match="not UTF-8: byte 0xeb on line 2"):
+        parse_landing_file("e.jsonl", content, SOURCES["email_events"])
+
+
+def test_a_json_file_of_whitespace_is_empty() -> None:
+    parsed = parse_landing_file("e.jsonl", " \n\u00a0\n".encode(), SOURCES["email_events"])
+    assert parsed.rows.height == 0 and parsed.notes == ["empty file: no header, no rows"]

@@ -338,3 +338,18 @@ def test_quarantine_value_issue_and_superseded_rows_match_their_schemas() -> Non
     ):
         verdict = schema_verdict(schema, rows)
         assert verdict.passed, verdict.metadata
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_the_order_of_the_raw_rows_changes_nothing(source: str) -> None:
+    # The cleaned layer reads a day's raw rows unordered: a shuffled day gives the same frames.
+    contract = SOURCES[source]
+    good = GOOD_ROWS[source]
+    rows = [good, {column: None for column in contract.columns}, good, good]
+    files = [f"{source}/2026-11-03/{name}.csv" for name in ("a", "a", "b", "a")]
+    raw = raw_frame(source, rows, files)
+    ordered = clean_partition(source, raw, AS_OF)
+    shuffled = clean_partition(source, raw.reverse(), AS_OF)
+    assert ordered.superseded.height == 2 and ordered.quarantined.height == 1
+    for name in ("cleaned", "quarantined", "value_issues", "superseded"):
+        assert getattr(shuffled, name).equals(getattr(ordered, name)), name

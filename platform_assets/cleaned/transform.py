@@ -170,13 +170,21 @@ def _supersede(source: str, valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataF
         order, descending = ["_source_file", "_row_number"], [True, True]
         reason = pl.lit("re_sent_later")
     version = contract.version_column or "_row_number"
-    ranked = valid.sort(order, descending=descending, maintain_order=True).with_columns(
-        (pl.int_range(pl.len()).over(key) == 0).alias("_is_kept"),
-        pl.col("_source_file").first().over(key).alias("kept_source_file"),
-        pl.col("_row_number").first().over(key).alias("kept_row_number"),
-        pl.col(version).first().over(key).alias("_kept_version"),
+    # Most keys occur once in a day: only the rows whose key repeats are ranked (a window over
+    # every row of a large day costs more than the rest of the reconciliation).
+    repeated = valid.select(pl.struct(key).is_duplicated()).to_series()
+    ranked = (
+        valid.filter(repeated)
+        .sort(order, descending=descending, maintain_order=True)
+        .with_columns(
+            (pl.int_range(pl.len()).over(key) == 0).alias("_is_kept"),
+            pl.col("_source_file").first().over(key).alias("kept_source_file"),
+            pl.col("_row_number").first().over(key).alias("kept_row_number"),
+            pl.col(version).first().over(key).alias("_kept_version"),
+        )
     )
-    kept = ranked.filter(pl.col("_is_kept")).sort(["_source_file", "_row_number"])
+    columns = cleaned_columns(source)
+    kept = pl.concat([valid.filter(~repeated).select(columns), ranked.filter("_is_kept")[columns]])
     superseded = ranked.filter(~pl.col("_is_kept")).select(
         *LINEAGE_COLUMNS,
         pl.concat_str([pl.col(k).cast(pl.Utf8) for k in key], separator="|").alias("record_key"),
@@ -184,11 +192,15 @@ def _supersede(source: str, valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataF
         "kept_source_file",
         "kept_row_number",
     )
-    return kept.select(cleaned_columns(source)), superseded.sort(["_source_file", "_row_number"])
+    return kept.sort(["_source_file", "_row_number"]), superseded.sort(
+        ["_source_file", "_row_number"]
+    )
 
 
 def clean_partition(source: str, raw: pl.DataFrame, as_of: datetime) -> CleanResult:
-    """Normalize, validate and reconcile one partition of a raw table."""
+    """Normalize, validate and reconcile one partition of a raw table.
+
+    The rows may come in any order: every output is sorted by its lineage (file, line)."""
     contract = SOURCES[source]
     lineage = raw.select(LINEAGE_COLUMNS)
     values, errors = normalize_columns(source, raw, as_of)
@@ -198,7 +210,11 @@ def clean_partition(source: str, raw: pl.DataFrame, as_of: datetime) -> CleanRes
     original = raw.select(
         pl.struct([*contract.columns, EXTRA_COLUMNS]).struct.json_encode().alias(ORIGINAL_RECORD)
     ).to_series()
-    quarantined = pl.DataFrame([*lineage, failures, original]).filter(failed)
+    quarantined = (
+        pl.DataFrame([*lineage, failures, original])
+        .filter(failed)
+        .sort(["_source_file", "_row_number"])
+    )
 
     passing = ~failed
     strict = set(STRICT_COLUMNS.get(source, ())) | set(contract.required)

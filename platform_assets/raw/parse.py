@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from platform_assets.settings import (
 
 EXTRA_COLUMNS = "_extra"
 ROW_NUMBER = "_row_number"
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class FileRejected(Exception):
@@ -66,8 +68,17 @@ def parse_landing_file(name: str, content: bytes, contract: SourceContract) -> P
         content = _gunzip(content)
     if lowered.endswith(".parquet"):
         return _parse_parquet(content, contract)
+    content = content.removeprefix(_UTF8_BOM)
+    if not lowered.endswith((".csv", ".csv.gz")) and not content.isspace():
+        # JSON lines are read from the bytes: decoding a large file into a str first costs
+        # more than parsing it. polars rejects bytes that are not UTF-8, which sends the file
+        # to the line-by-line path below, where the decode names the offending byte.
+        fast = _parse_well_formed_jsonl(content)
+        if fast is not None:
+            return _jsonl_rows(fast, contract)
     text = _decode_utf8(content)
-    if not text.strip():
+    # isspace, not strip: no copy of a large file to learn that it is not empty.
+    if not text or text.isspace():
         return ParsedFile(rows=empty_rows(contract), notes=["empty file: no header, no rows"])
     if lowered.endswith((".csv", ".csv.gz")):
         return _parse_csv(text, contract)
@@ -127,7 +138,7 @@ def _decode_utf8(content: bytes) -> str:
             f"not UTF-8: byte 0x{content[error.start]:02x} on line {line} cannot be decoded;"
             " re-export the file as UTF-8"
         ) from error
-    return text.removeprefix("\ufeff")
+    return text
 
 
 def _check_header(header: list[str], contract: SourceContract, *, delimited: bool) -> None:
@@ -232,13 +243,15 @@ def _csv_frame(records: list[list[str]], header: list[str]) -> pl.DataFrame:
     return frame.with_columns(pl.all().replace("", None))
 
 
+def _jsonl_rows(frame: pl.DataFrame, contract: SourceContract) -> ParsedFile:
+    header = _normalize_header(frame.columns)
+    frame = frame.rename(dict(zip(frame.columns, header, strict=True)))
+    _check_header(header, contract, delimited=False)
+    return ParsedFile(rows=_to_contract_shape(frame, list(range(1, frame.height + 1)), contract))
+
+
 def _parse_jsonl(text: str, contract: SourceContract) -> ParsedFile:
-    fast = _parse_well_formed_jsonl(text)
-    if fast is not None:
-        header = _normalize_header(fast.columns)
-        fast = fast.rename(dict(zip(fast.columns, header, strict=True)))
-        _check_header(header, contract, delimited=False)
-        return ParsedFile(rows=_to_contract_shape(fast, list(range(1, fast.height + 1)), contract))
+    """Line by line: each broken line is set aside with its reason, the rest loads."""
     lines = text.splitlines()
     records: list[dict[str, object]] = []
     row_numbers: list[int] = []
@@ -277,17 +290,23 @@ def _parse_jsonl(text: str, contract: SourceContract) -> ParsedFile:
     )
 
 
-def _parse_well_formed_jsonl(text: str) -> pl.DataFrame | None:
+_FIRST_OBJECT = re.compile(rb"\s*\{")
+
+
+def _parse_well_formed_jsonl(content: bytes) -> pl.DataFrame | None:
     """The common case, vectorized: every line a flat JSON object with consistent types.
 
     None sends the file through the line-by-line path, which sets broken lines aside.
     """
-    if "\n\n" in text or not text.lstrip().startswith("{"):
-        return None  # blank lines would shift the record numbers
+    if not _FIRST_OBJECT.match(content):
+        return None
     try:
-        frame = pl.read_ndjson(io.StringIO(text), infer_schema_length=None)
+        frame = pl.read_ndjson(io.BytesIO(content), infer_schema_length=None)
     except Exception:  # polars raises several types for broken or inconsistent lines
         return None
+    lines = content.count(b"\n") + (not content.endswith(b"\n"))
+    if frame.height != lines:
+        return None  # a blank line, which would shift the record numbers of the lines after it
     if any(dtype.is_nested() for dtype in frame.schema.values()):
         return None
     as_text = [_number_or_flag_as_text(pl.col(name), dtype) for name, dtype in frame.schema.items()]
