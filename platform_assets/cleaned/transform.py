@@ -174,7 +174,8 @@ def _supersede(source: str, valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataF
     # every row of a large day costs more than the rest of the reconciliation).
     repeated = valid.select(pl.struct(key).is_duplicated()).to_series()
     ranked = (
-        valid.filter(repeated)
+        valid.with_row_index("_position")
+        .filter(repeated)
         .sort(order, descending=descending, maintain_order=True)
         .with_columns(
             (pl.int_range(pl.len()).over(key) == 0).alias("_is_kept"),
@@ -183,18 +184,30 @@ def _supersede(source: str, valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataF
             pl.col(version).first().over(key).alias("_kept_version"),
         )
     )
-    columns = cleaned_columns(source)
-    kept = pl.concat([valid.filter(~repeated).select(columns), ranked.filter("_is_kept")[columns]])
-    superseded = ranked.filter(~pl.col("_is_kept")).select(
+    replaced = ranked.filter(~pl.col("_is_kept"))
+    kept = valid.select(cleaned_columns(source))
+    if replaced.height:
+        # Dropped by position, so the kept rows stay in the order they came in.
+        dropped = pl.repeat(False, valid.height, eager=True).scatter(replaced["_position"], True)
+        kept = kept.filter(~dropped)
+    superseded = replaced.select(
         *LINEAGE_COLUMNS,
         pl.concat_str([pl.col(k).cast(pl.Utf8) for k in key], separator="|").alias("record_key"),
         reason.alias("reason"),
         "kept_source_file",
         "kept_row_number",
     )
-    return kept.sort(["_source_file", "_row_number"]), superseded.sort(
-        ["_source_file", "_row_number"]
-    )
+    return _by_lineage(kept), _by_lineage(superseded)
+
+
+def _by_lineage(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows in lineage order (file, then line). A day read in that order is returned as it
+    is: checking the order costs a fraction of sorting a large day again."""
+    file, row = pl.col("_source_file"), pl.col("_row_number")
+    in_order = (file > file.shift()) | ((file == file.shift()) & (row > row.shift()))
+    if frame.height < 2 or frame.select(in_order.slice(1).all()).item():
+        return frame
+    return frame.sort(["_source_file", "_row_number"])
 
 
 def clean_partition(source: str, raw: pl.DataFrame, as_of: datetime) -> CleanResult:
@@ -207,33 +220,38 @@ def clean_partition(source: str, raw: pl.DataFrame, as_of: datetime) -> CleanRes
     failures = _row_failures(source, raw, values, errors, as_of)
     failed = failures.is_not_null()
 
-    original = raw.select(
-        pl.struct([*contract.columns, EXTRA_COLUMNS]).struct.json_encode().alias(ORIGINAL_RECORD)
-    ).to_series()
-    quarantined = (
-        pl.DataFrame([*lineage, failures, original])
-        .filter(failed)
-        .sort(["_source_file", "_row_number"])
+    # The original record is encoded for the quarantined rows only: JSON of every row of a
+    # large day costs more than the rest of the quarantine.
+    quarantined = _by_lineage(
+        raw.filter(failed).select(
+            *LINEAGE_COLUMNS,
+            failures.filter(failed),
+            pl.struct([*contract.columns, EXTRA_COLUMNS])
+            .struct.json_encode()
+            .alias(ORIGINAL_RECORD),
+        )
     )
 
     passing = ~failed
     strict = set(STRICT_COLUMNS.get(source, ())) | set(contract.required)
-    issue_frames = [
-        pl.DataFrame(
-            [
-                *lineage,
-                pl.Series("column_name", [column] * raw.height, pl.Utf8),
-                raw[column].alias("original_value"),
-                errors[column].alias("rule"),
-            ]
-        ).filter(passing & errors[column].is_not_null())
-        for column in errors.columns
-        if column not in strict
-    ]
+    issue_frames = []
+    for column in errors.columns:
+        issue = passing & errors[column].is_not_null()
+        if column in strict or not issue.any():
+            continue
+        issue_frames.append(
+            pl.DataFrame(
+                [*lineage, raw[column].alias("original_value"), errors[column].alias("rule")]
+            )
+            .filter(issue)
+            .select(*LINEAGE_COLUMNS, pl.lit(column).alias("column_name"), "original_value", "rule")
+        )
     value_issues = pl.concat(
         [pl.DataFrame(schema=VALUE_ISSUE_SCHEMA), *issue_frames], how="vertical_relaxed"
     )
-    valid = pl.concat([values, lineage], how="horizontal").filter(passing)
+    valid = pl.concat([values, lineage], how="horizontal")
+    if not passing.all():
+        valid = valid.filter(passing)
     cleaned, superseded = _supersede(source, valid)
     return CleanResult(
         cleaned=cleaned,
