@@ -355,6 +355,34 @@ def test_mixed_timestamp_formats_in_one_column_are_each_parsed() -> None:
     assert result.errors.to_list() == [None, None, None, "unparseable_timestamp", None]
 
 
+def test_the_common_instant_form_is_read_as_the_general_parse_reads_it() -> None:
+    # Most rows take the fixed-format path; its near misses take the general one or fail.
+    raw = pl.Series(
+        [
+            "2025-11-01T12:26:40Z",
+            "2025-02-29T12:26:40Z",
+            "2025-11-01T12:26:60Z",
+            "2025-11-01T24:00:00Z",
+            "2025-11-01T12:26:40z",
+            "2025-11-01T12:26:40.5Z",
+            "2025-11-01T13:26:40+01:00",
+            None,
+        ]
+    )
+    result = parse_timestamp(raw)
+    assert result.values.to_list() == [
+        utc(2025, 11, 1, 12, 26, 40),
+        None,
+        None,
+        None,
+        utc(2025, 11, 1, 12, 26, 40),
+        utc(2025, 11, 1, 12, 26, 40, 500_000),
+        utc(2025, 11, 1, 12, 26, 40),
+        None,
+    ]
+    assert result.errors.to_list() == [None, *["unparseable_timestamp"] * 3, *[None] * 4]
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
