@@ -293,7 +293,8 @@ class WarehouseSession:
 
 def _arrow(frame: pl.DataFrame) -> Any:
     """The frame as Arrow without a copy: polars' own string views, which DuckDB reads as they
-    are (the default, older layout rewrites every string, as long as the insert itself)."""
+    are (the default, older layout copies every string first, which took as long as the
+    insert)."""
     return frame.to_arrow(compat_level=pl.CompatLevel.newest())
 
 

@@ -240,11 +240,12 @@ def clean_partition(source: str, raw: pl.DataFrame, as_of: datetime) -> CleanRes
         if column in strict or not issue.any():
             continue
         issue_frames.append(
-            pl.DataFrame(
-                [*lineage, raw[column].alias("original_value"), errors[column].alias("rule")]
+            raw.filter(issue).select(
+                *LINEAGE_COLUMNS,
+                pl.lit(column).alias("column_name"),
+                pl.col(column).alias("original_value"),
+                errors[column].filter(issue).alias("rule"),
             )
-            .filter(issue)
-            .select(*LINEAGE_COLUMNS, pl.lit(column).alias("column_name"), "original_value", "rule")
         )
     value_issues = pl.concat(
         [pl.DataFrame(schema=VALUE_ISSUE_SCHEMA), *issue_frames], how="vertical_relaxed"

@@ -69,7 +69,8 @@ def parse_landing_file(name: str, content: bytes, contract: SourceContract) -> P
     if lowered.endswith(".parquet"):
         return _parse_parquet(content, contract)
     content = content.removeprefix(_UTF8_BOM)
-    if not lowered.endswith((".csv", ".csv.gz")) and not content.isspace():
+    is_csv = lowered.endswith((".csv", ".csv.gz"))
+    if not is_csv and not content.isspace():
         # JSON lines are read from the bytes: decoding a large file into a str first costs
         # more than parsing it. polars rejects bytes that are not UTF-8, which sends the file
         # to the line-by-line path below, where the decode names the offending byte.
@@ -80,7 +81,7 @@ def parse_landing_file(name: str, content: bytes, contract: SourceContract) -> P
     # isspace, not strip: no copy of a large file to learn that it is not empty.
     if not text or text.isspace():
         return ParsedFile(rows=empty_rows(contract), notes=["empty file: no header, no rows"])
-    if lowered.endswith((".csv", ".csv.gz")):
+    if is_csv:
         return _parse_csv(text, contract)
     return _parse_jsonl(text, contract)
 
