@@ -260,6 +260,9 @@ def test_plain_build_passes_every_data_test_and_the_unit_tests(
     for unit_test in (
         "fct_web_events::sessions_split_after_30_minutes_of_inactivity",
         "customer_features::rfm_scores_rank_buyers_and_lifecycle_follows_the_rules",
+        "fct_order_lines::the_latest_delivery_of_a_line_wins_whichever_day_runs",
+        "segment_membership::each_customer_lands_in_the_segments_their_features_meet_on_the_"
+        "evaluated_day",
     ):
         assert f"PASS {unit_test}" in result.stdout
     assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout

@@ -1,3 +1,11 @@
+{#- The segment list of segment_membership.yml (the model's config.meta.segments). A unit test
+    compiles the model without the model's meta, so it overrides this macro with the same list
+    (a YAML anchor). -#}
+{% macro segment_definitions() %}
+    {%- set meta = config.get('meta', {}) -%}
+    {{ return(meta.get('segments', []) if meta is mapping else []) }}
+{% endmacro %}
+
 {#- The segment list of segment_membership.yml, checked before any SQL is written: a mistake
     names the segment and the rule it broke instead of surfacing as a SQL error. -#}
 {% macro validated_segments(segments) %}

@@ -17,7 +17,7 @@
     'fct_support_tickets': landed_by_as_of(ref('fct_support_tickets'), 'first_partition_date'),
     'dim_product': ref('dim_product'),
 } %}
-{%- set segments = validated_segments(config.get('meta', {}).get('segments', [])) %}
+{%- set segments = validated_segments(segment_definitions()) %}
 
 with
 
