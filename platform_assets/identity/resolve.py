@@ -239,14 +239,9 @@ def _pair_key() -> pl.Expr:
 
 
 def _login_edges(
-    connection: duckdb.DuckDBPyConnection,
-    after: date | None,
-    until: date,
-    changed: pl.DataFrame,
-    current: pl.DataFrame,
+    logins: list[tuple[str, str]], changed: pl.DataFrame, current: pl.DataFrame
 ) -> pl.DataFrame:
     """A visitor's anonymous id to the account it logged into; an account to its shop record."""
-    logins = connection.execute(records.LOGINS_SQL, {"after": after, "until": until}).fetchall()
     rows = [(anonymous, user, "web_login") for anonymous, user in logins]
     keys = set(current["record_key"])
     for key in changed.filter(pl.col("source").is_in(["web_events", "shop_customers"]))[
@@ -407,22 +402,83 @@ def _audience_changes(
     )
 
 
-def _resolve(
-    connection: duckdb.DuckDBPyConnection,
-    partition: date,
-    model_json: str,
-    model_version: str,
-    recorded_at: datetime,
-    rescore_all: bool = False,
-) -> PartitionResult:
-    rewound = rewind(connection, partition)
+@dataclass(frozen=True)
+class GraphState:
+    """What one partition reads: the graph as it stands (after any rewind) and the window's
+    inputs. `plan_partition` decides from this alone."""
+
+    partition: date
+    window_after: date | None  # the last partition built before this one
+    window: pl.DataFrame  # the person records landed in the window (records.RECORDS_SQL)
+    person_records: pl.DataFrame  # current versions
+    edges: pl.DataFrame  # current edges
+    customers: pl.DataFrame  # current record -> customer assignments
+    overrides: pl.DataFrame  # the steward's latest decision on each pair
+    logins: list[tuple[str, str]]  # (anonymous record, account record) logged in the window
+    next_customer_number: int  # the number the next new customer id takes
+    reissuable: dict[str, str]  # record key -> an id a rewound run minted for it
+    corrected: pl.Series  # customers whose correction landed in the window
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """Every change one partition makes to the graph, as data: `write_plan` applies it."""
+
+    changed: pl.DataFrame  # new record versions (PERSON_COLUMNS and record_hash)
+    retired: pl.DataFrame  # edges that close
+    added: pl.DataFrame  # edges that open (EDGE_SCHEMA)
+    reassigned: pl.DataFrame  # record_key, customer_id: assignments that open
+    issued: pl.DataFrame  # customer_id, record_key: ids minted
+    events: pl.DataFrame  # identity events (merges, splits, new customers)
+    golden_customers: pl.Series  # customers whose golden record is recomputed
+    review_queue: pl.DataFrame
+    records_scored: int
+    comparisons_scored: int
+    result: PartitionResult
+
+
+def read_state(connection: duckdb.DuckDBPyConnection, partition: date) -> GraphState:
+    """The graph and the window's inputs, read in the partition's transaction."""
     after = connection.execute(f"select max(partition_date) from {SCHEMA}.runs").fetchall()[0][0]
-    result = PartitionResult(partition, after, rewound_from=partition if rewound else None)
+    next_number = connection.execute(
+        f"select coalesce(max(cast(substr(customer_id, {len(graph.CUSTOMER_ID_PREFIX) + 1}) "
+        f"as bigint)), 0) + 1 from {SCHEMA}.issued_customer_ids"
+    ).fetchall()[0][0]
+    # Ids a rewound run of this day or a later one minted, for the record each went to: a
+    # replay hands them to the same clusters again (a rewind never deletes an issued id).
+    reissuable = connection.execute(
+        f"""select record_key, min(customer_id) from {SCHEMA}.issued_customer_ids
+        where issued_partition >= $p and record_key is not null
+            and customer_id not in (
+                select customer_id from {SCHEMA}.customer_records where valid_to is null)
+        group by record_key""",
+        {"p": partition},
+    ).fetchall()
+    logins = connection.execute(records.LOGINS_SQL, {"after": after, "until": partition}).fetchall()
+    return GraphState(
+        partition=partition,
+        window_after=after,
+        window=_window_records(connection, after, partition),
+        person_records=_current(connection, "person_records"),
+        edges=_current(connection, "edges"),
+        customers=_current(connection, "customer_records"),
+        overrides=_overrides(connection, partition),
+        logins=[(anonymous, user) for anonymous, user in logins],
+        next_customer_number=next_number,
+        reissuable=dict(reissuable),
+        corrected=_corrected_customers(connection, after, partition),
+    )
+
+
+def plan_partition(state: GraphState, model_json: str, rescore_all: bool = False) -> PartitionPlan:
+    """Every change the window makes to the graph, decided in memory (Splink scores in its own
+    in-memory DuckDB). Only new and changed records are scored and only the customers the
+    changes touch are re-clustered, unless `rescore_all`."""
+    result = PartitionResult(state.partition, state.window_after)
 
     # 1. Records: a new version only when what the record says has changed.
-    window = _window_records(connection, after, partition)
+    window, current = state.window, state.person_records
     result.records_in_window = window.height
-    current = _current(connection, "person_records")
     changed = window.join(
         current.select("record_key", "record_hash"), on=["record_key", "record_hash"], how="anti"
     )
@@ -468,15 +524,15 @@ def _resolve(
     others = scrubbed.filter(~pl.col("record_key").is_in(rescored_keys.implode()))
     fresh_splink, comparisons = splink_edges(model_json, rescored, others)
     result.comparisons_scored = comparisons
-    fresh_logins = _login_edges(connection, after, partition, changed, now)
+    fresh_logins = _login_edges(state.logins, changed, now)
 
-    overrides = _overrides(connection, partition)
+    overrides = state.overrides
     fresh_always = records.ordered_edges(
         [(a, b, "always_link") for a, b, r in overrides.iter_rows() if r == "always_link"]
     )
     never_link = overrides.filter(pl.col("rule") == "never_link")
 
-    active = _current(connection, "edges")
+    active = state.edges
     in_rescored = pl.col("left_record_key").is_in(rescored_keys.implode()) | pl.col(
         "right_record_key"
     ).is_in(rescored_keys.implode())
@@ -509,7 +565,7 @@ def _resolve(
     )
 
     # 4. Re-cluster only the customers the changes touch.
-    customers = _current(connection, "customer_records")
+    customers = state.customers
     touched_keys = pl.concat(
         [
             changed["record_key"],
@@ -546,136 +602,155 @@ def _resolve(
     result.edges_cut_by_guards = clustering.cut_edges
 
     # 5. Stable ids.
-    next_number = connection.execute(
-        f"select coalesce(max(cast(substr(customer_id, {len(graph.CUSTOMER_ID_PREFIX) + 1}) "
-        f"as bigint)), 0) + 1 from {SCHEMA}.issued_customer_ids"
-    ).fetchall()[0][0]
     with_previous = clustering.assignment.join(
         customers.select("record_key", pl.col("customer_id").alias("previous_customer_id")),
         on="record_key",
         how="left",
     )
-    # Ids a rewound run of this day or a later one minted, for the record each went to: a
-    # replay hands them to the same clusters again (a rewind never deletes an issued id).
-    reissuable = connection.execute(
-        f"""select record_key, min(customer_id) from {SCHEMA}.issued_customer_ids
-        where issued_partition >= $p and record_key is not null
-            and customer_id not in (
-                select customer_id from {SCHEMA}.customer_records where valid_to is null)
-        group by record_key""",
-        {"p": partition},
-    ).fetchall()
-    ids = graph.assign_customer_ids(with_previous, next_number, dict(reissuable))
+    ids = graph.assign_customer_ids(with_previous, state.next_customer_number, state.reissuable)
     result.events = dict(ids.events.group_by("event_type").len().iter_rows())
-
     reassigned = ids.customers.join(
         customers.select("record_key", "customer_id"), on=["record_key", "customer_id"], how="anti"
     )
     # A correction landed in the window changes its customer's golden record by itself.
-    corrected = _corrected_customers(connection, after, partition)
-    result.corrections = len(corrected)
-    touched_ids = pl.concat([touched_customers, ids.customers["customer_id"], corrected]).unique()
+    result.corrections = len(state.corrected)
+    golden_customers = pl.concat(
+        [touched_customers, ids.customers["customer_id"], state.corrected]
+    ).unique()
 
-    # 6. Write, in the order the tables reference each other.
-    p = {"p": partition}
-    connection.register(
-        "changed_records", changed.select(*records.PERSON_COLUMNS, "record_hash").to_arrow()
-    )
-    connection.execute(
-        f"update {SCHEMA}.person_records set valid_to = $p where valid_to is null "
-        "and record_key in (select record_key from changed_records)",
-        p,
-    )
-    connection.execute(
-        f"insert into {SCHEMA}.person_records select *, $p, null from changed_records", p
-    )
-    connection.register("retired_edges", retired.to_arrow())
-    connection.execute(
-        f"""update {SCHEMA}.edges e set valid_to = $p
-        from retired_edges r
-        where e.valid_to is null and e.left_record_key = r.left_record_key
-            and e.right_record_key = r.right_record_key and e.edge_type = r.edge_type""",
-        p,
-    )
-    connection.register("added_edges", added.select(list(records.EDGE_SCHEMA)).to_arrow())
-    connection.execute(f"insert into {SCHEMA}.edges select *, $p, null from added_edges", p)
-    connection.register("reassigned", reassigned.to_arrow())
-    connection.execute(
-        f"update {SCHEMA}.customer_records set valid_to = $p where valid_to is null "
-        "and record_key in (select record_key from reassigned)",
-        p,
-    )
-    connection.execute(
-        f"""insert into {SCHEMA}.customer_records
-        select split_part(r.record_key, ':', 1),
-            substr(r.record_key, strpos(r.record_key, ':') + 1), r.record_key, r.customer_id,
-            $p, null
-        from reassigned r""",
-        p,
-    )
-    connection.register(
-        "issued",
-        pl.DataFrame(
-            {"customer_id": ids.issued, "record_key": ids.issued_to},
-            schema={"customer_id": pl.Utf8, "record_key": pl.Utf8},
-        ).to_arrow(),
-    )
-    connection.execute(
-        f"insert into {SCHEMA}.issued_customer_ids"
-        " select customer_id, $p, $at, record_key from issued",
-        {"p": partition, "at": recorded_at},
-    )
-    connection.register("events", ids.events.to_arrow())
-    connection.execute(
-        f"""insert into {SCHEMA}.identity_events
-        select event_type, customer_id, other_customer_id, record_count, reason, $version, $p, $at
-        from events""",
-        {"p": partition, "at": recorded_at, "version": model_version},
-    )
-    connection.register("touched_ids", pl.DataFrame({"customer_id": touched_ids}).to_arrow())
-    connection.execute(
-        f"delete from {SCHEMA}.golden_customers "
-        "where customer_id in (select customer_id from touched_ids)"
-    )
-    connection.execute(
-        f"insert into {SCHEMA}.golden_customers "
-        + golden_sql(_has_corrections(connection)).replace(
-            "$customer_filter", "customer_id in (select customer_id from touched_ids)"
-        ),
-        p,
-    )
+    # 6. The review queue, as the graph will stand.
     customers_now = customers.select("record_key", "customer_id").update(
         reassigned.select("record_key", "customer_id"), on="record_key", how="full"
     )
-    queue = review_queue(model_json, scrubbed, edges_now, customers_now, overrides, partition)
+    queue = review_queue(model_json, scrubbed, edges_now, customers_now, overrides, state.partition)
     result.review_by_kind = dict(queue.group_by("kind").len().iter_rows())
     result.review_suggested = dict(queue.group_by("suggested_decision").len().iter_rows())
-    connection.register("review", queue.to_arrow())
-    connection.execute(f"delete from {SCHEMA}.review_queue")
-    connection.execute(f"insert into {SCHEMA}.review_queue by name select * from review")
-    connection.unregister("review")
-    connection.execute(
-        f"insert into {SCHEMA}.runs values ($p, $after, $version, $records, $comparisons, $at)",
-        {
-            "p": partition,
-            "after": after,
-            "version": model_version,
-            "records": rescored.height,
-            "comparisons": comparisons,
-            "at": recorded_at,
-        },
+    return PartitionPlan(
+        changed=changed.select(*records.PERSON_COLUMNS, "record_hash"),
+        retired=retired,
+        added=added.select(list(records.EDGE_SCHEMA)),
+        reassigned=reassigned,
+        issued=pl.DataFrame(
+            {"customer_id": ids.issued, "record_key": ids.issued_to},
+            schema={"customer_id": pl.Utf8, "record_key": pl.Utf8},
+        ),
+        events=ids.events,
+        golden_customers=golden_customers,
+        review_queue=queue,
+        records_scored=rescored.height,
+        comparisons_scored=comparisons,
+        result=result,
     )
-    for name in (
-        "changed_records",
-        "retired_edges",
-        "added_edges",
-        "reassigned",
-        "issued",
-        "events",
-        "touched_ids",
-    ):
-        connection.unregister(name)
-    return result
+
+
+def write_plan(
+    connection: duckdb.DuckDBPyConnection,
+    state: GraphState,
+    plan: PartitionPlan,
+    model_version: str,
+    recorded_at: datetime,
+) -> None:
+    """Apply a plan, in the order the tables reference each other (in the caller's
+    transaction)."""
+    p = {"p": state.partition}
+    registered = {
+        "changed_records": plan.changed,
+        "retired_edges": plan.retired,
+        "added_edges": plan.added,
+        "reassigned": plan.reassigned,
+        "issued": plan.issued,
+        "events": plan.events,
+        "touched_ids": pl.DataFrame({"customer_id": plan.golden_customers}),
+        "review": plan.review_queue,
+    }
+    for name, frame in registered.items():
+        connection.register(name, frame.to_arrow())
+    try:
+        connection.execute(
+            f"update {SCHEMA}.person_records set valid_to = $p where valid_to is null "
+            "and record_key in (select record_key from changed_records)",
+            p,
+        )
+        connection.execute(
+            f"insert into {SCHEMA}.person_records select *, $p, null from changed_records", p
+        )
+        connection.execute(
+            f"""update {SCHEMA}.edges e set valid_to = $p
+            from retired_edges r
+            where e.valid_to is null and e.left_record_key = r.left_record_key
+                and e.right_record_key = r.right_record_key and e.edge_type = r.edge_type""",
+            p,
+        )
+        connection.execute(f"insert into {SCHEMA}.edges select *, $p, null from added_edges", p)
+        connection.execute(
+            f"update {SCHEMA}.customer_records set valid_to = $p where valid_to is null "
+            "and record_key in (select record_key from reassigned)",
+            p,
+        )
+        connection.execute(
+            f"""insert into {SCHEMA}.customer_records
+            select split_part(r.record_key, ':', 1),
+                substr(r.record_key, strpos(r.record_key, ':') + 1), r.record_key, r.customer_id,
+                $p, null
+            from reassigned r""",
+            p,
+        )
+        connection.execute(
+            f"insert into {SCHEMA}.issued_customer_ids"
+            " select customer_id, $p, $at, record_key from issued",
+            {"p": state.partition, "at": recorded_at},
+        )
+        connection.execute(
+            f"""insert into {SCHEMA}.identity_events
+            select event_type, customer_id, other_customer_id, record_count, reason, $version,
+                $p, $at
+            from events""",
+            {"p": state.partition, "at": recorded_at, "version": model_version},
+        )
+        connection.execute(
+            f"delete from {SCHEMA}.golden_customers "
+            "where customer_id in (select customer_id from touched_ids)"
+        )
+        connection.execute(
+            f"insert into {SCHEMA}.golden_customers "
+            + golden_sql(_has_corrections(connection)).replace(
+                "$customer_filter", "customer_id in (select customer_id from touched_ids)"
+            ),
+            p,
+        )
+        connection.execute(f"delete from {SCHEMA}.review_queue")
+        connection.execute(f"insert into {SCHEMA}.review_queue by name select * from review")
+        connection.execute(
+            f"insert into {SCHEMA}.runs values ($p, $after, $version, $records, $comparisons, $at)",
+            {
+                "p": state.partition,
+                "after": state.window_after,
+                "version": model_version,
+                "records": plan.records_scored,
+                "comparisons": plan.comparisons_scored,
+                "at": recorded_at,
+            },
+        )
+    finally:
+        for name in registered:
+            connection.unregister(name)
+
+
+def _resolve(
+    connection: duckdb.DuckDBPyConnection,
+    partition: date,
+    model_json: str,
+    model_version: str,
+    recorded_at: datetime,
+    rescore_all: bool = False,
+) -> PartitionResult:
+    """Rewind, read, plan, write: one partition in the caller's transaction."""
+    rewound = rewind(connection, partition)
+    state = read_state(connection, partition)
+    plan = plan_partition(state, model_json, rescore_all)
+    write_plan(connection, state, plan, model_version, recorded_at)
+    plan.result.rewound_from = partition if rewound else None
+    return plan.result
 
 
 def review_queue(
