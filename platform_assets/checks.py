@@ -61,6 +61,16 @@ def warehouse_type(dtype: pl.DataType) -> str:
     return names.get(dtype.base_type(), str(dtype).lower())
 
 
+def create_table_sql(table: str, schema: pa.DataFrameSchema) -> str:
+    """`create table if not exists` from a pandera schema, so a table's columns, their types and
+    which may be null are written down once (the schema check validates against the same)."""
+    columns = ", ".join(
+        f"{name} {warehouse_type(column.dtype.type)}{'' if column.nullable else ' not null'}"
+        for name, column in schema.columns.items()
+    )
+    return f"create table if not exists {table} ({columns});"
+
+
 def _described(description: str | None, note: str) -> str | None:
     return f"{note}{description}" if description else None
 

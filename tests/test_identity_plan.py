@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
+import duckdb
 import polars as pl
 
+from platform_assets import checks
 from platform_assets.identity import graph, records, resolve
+from platform_assets.identity.schemas import SCHEMAS
 
 DAY = date(2026, 11, 2)
 # Splink is never asked: no record names a person.
@@ -160,3 +163,19 @@ def test_a_never_link_override_keeps_two_carriers_of_one_address_apart() -> None
     customer_of = dict(plan.reassigned.select("record_key", "customer_id").iter_rows())
     assert customer_of["email_events:a"] != customer_of["email_events:b"]
     assert plan.issued.height == 2
+
+
+def test_the_contract_tables_are_created_from_the_schemas_their_checks_validate() -> None:
+    connection = duckdb.connect()
+    resolve.ensure_tables(connection)
+    for table in resolve.CONTRACT_TABLES:
+        created = connection.execute(
+            "select column_name, data_type, is_nullable = 'YES' from information_schema.columns"
+            " where table_schema = 'identity' and table_name = ? order by ordinal_position",
+            [table],
+        ).fetchall()
+        expected = [
+            (name, checks.warehouse_type(column.dtype.type).upper(), column.nullable)
+            for name, column in SCHEMAS[table].columns.items()
+        ]
+        assert created == expected, table

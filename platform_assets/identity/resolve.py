@@ -17,58 +17,35 @@ from datetime import date, datetime, timedelta
 import duckdb
 import polars as pl
 
+from platform_assets.checks import create_table_sql
 from platform_assets.identity import graph, model, records, settings
 from platform_assets.identity.golden import CORRECTIONS_TABLE, GOLDEN_SQL, golden_sql
+from platform_assets.identity.schemas import SCHEMAS
 from resources import WarehouseSession
 
 SCHEMA = "identity"
 
-# Both records of a queued pair side by side, as text.
-_REVIEW_SIDES = ",\n    ".join(
-    f"left_{field} varchar, right_{field} varchar" for field in settings.IDENTIFYING_FIELDS
-)
-
-TABLES_DDL = f"""
-create schema if not exists {SCHEMA};
-create table if not exists {SCHEMA}.person_records (
-    record_key varchar not null, source varchar not null, source_record_id varchar not null,
-    first_name varchar, last_name varchar, email varchar, phone varchar, date_of_birth date,
-    street_address varchar, city varchar, postcode varchar, country varchar,
-    observed_at timestamptz, record_hash varchar not null,
-    valid_from date not null, valid_to date
-);
-create table if not exists {SCHEMA}.edges (
-    left_record_key varchar not null, right_record_key varchar not null,
-    edge_type varchar not null, match_probability double not null, match_weight double,
-    valid_from date not null, valid_to date
-);
-create table if not exists {SCHEMA}.customer_records (
-    source varchar not null, source_record_id varchar not null, record_key varchar not null,
-    customer_id varchar not null, valid_from date not null, valid_to date
-);
-create table if not exists {SCHEMA}.identity_events (
-    event_type varchar not null, customer_id varchar not null, other_customer_id varchar,
-    record_count bigint, reason varchar not null, model_version varchar not null,
-    partition_date date not null, recorded_at timestamptz not null
-);
+# The tables of the contract (docs/identity-graph.md) are created from their pandera schemas,
+# the ones their `schema` checks validate against; the run log and the issued ids are the
+# graph's own bookkeeping. golden_customers is created from its query (ensure_tables).
+CONTRACT_TABLES = ("person_records", "edges", "customer_records", "identity_events", "review_queue")
+TABLES_DDL = "\n".join(
+    [
+        f"create schema if not exists {SCHEMA};",
+        *(create_table_sql(f"{SCHEMA}.{table}", SCHEMAS[table]) for table in CONTRACT_TABLES),
+        f"""
 create table if not exists {SCHEMA}.issued_customer_ids (
     customer_id varchar not null, issued_partition date not null, issued_at timestamptz not null,
     record_key varchar
 );
 alter table {SCHEMA}.issued_customer_ids add column if not exists record_key varchar;
-create table if not exists {SCHEMA}.review_queue (
-    partition_date date not null, kind varchar not null,
-    left_record_key varchar not null, right_record_key varchar not null,
-    left_customer_id varchar not null, right_customer_id varchar not null,
-    match_probability double not null, match_weight double,
-    {_REVIEW_SIDES},
-    contributions varchar, suggested_decision varchar not null, reason varchar not null
-);
 create table if not exists {SCHEMA}.runs (
     partition_date date not null, window_after date, model_version varchar not null,
     records_scored bigint, comparisons_scored bigint, recorded_at timestamptz not null
 );
-"""
+""",
+    ]
+)
 
 VERSIONED_TABLES = ("person_records", "edges", "customer_records")
 
