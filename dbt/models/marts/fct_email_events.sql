@@ -18,29 +18,8 @@ customer_records as (
     where record_source = 'email_events'
 ),
 
-first_delivery_days as (
-    -- the landing day each event of the window was first delivered on, across every day
-    select event_id, min(partition_date) as first_partition_date
-    from {{ ref('stg_cleaned__email_events') }}
-    semi join email_events using (event_id)
-    group by event_id
-),
-
 first_deliveries as (
-    -- an event delivered again on a later day is the same event: the first delivery counts,
-    -- and a repeat of an earlier day's event leaves that day's row as it is
-    select email_events.*
-    from email_events
-    inner join first_delivery_days
-        on email_events.event_id = first_delivery_days.event_id
-        and email_events.partition_date = first_delivery_days.first_partition_date
-    qualify row_number() over (
-        partition by email_events.event_id
-        order by
-            email_events.partition_date,
-            email_events.source_file,
-            email_events.source_row_number
-    ) = 1
+    {{ first_deliveries('email_events', ref('stg_cleaned__email_events')) }}
 ),
 
 final as (

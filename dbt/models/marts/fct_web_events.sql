@@ -12,7 +12,10 @@ with
 
 web_events as (
     -- the window plus a lookback, so a session that began before midnight keeps its start
-    select * from {{ ref('stg_cleaned__web_events') }}
+    select
+        *,
+        coalesce(anonymous_id, 'user:' || user_id, 'event:' || event_id) as visitor_id
+    from {{ ref('stg_cleaned__web_events') }}
     where {{ partition_window_filter('partition_date', var('session_lookback_days')) }}
 ),
 
@@ -21,32 +24,8 @@ customer_records as (
     where record_source = 'web_events'
 ),
 
-first_delivery_days as (
-    -- the landing day each event read here was first delivered on, across every day
-    select event_id, min(partition_date) as first_partition_date
-    from {{ ref('stg_cleaned__web_events') }}
-    semi join web_events using (event_id)
-    group by event_id
-),
-
 first_deliveries as (
-    -- an event delivered again on a later day is the same event: the first delivery counts,
-    -- and a repeat whose first delivery came before this read is left as that day wrote it
-    select
-        web_events.*,
-        coalesce(
-            web_events.anonymous_id,
-            'user:' || web_events.user_id,
-            'event:' || web_events.event_id
-        ) as visitor_id
-    from web_events
-    inner join first_delivery_days
-        on web_events.event_id = first_delivery_days.event_id
-        and web_events.partition_date = first_delivery_days.first_partition_date
-    qualify row_number() over (
-        partition by web_events.event_id
-        order by web_events.partition_date, web_events.source_file, web_events.source_row_number
-    ) = 1
+    {{ first_deliveries('web_events', ref('stg_cleaned__web_events')) }}
 ),
 
 gaps as (
