@@ -839,6 +839,9 @@ def test_a_pair_without_emails_is_scored_and_a_contradicted_pair_is_never_one_pe
             # (seventeen years apart) do not, and no postcode or phone joins them.
             _profile("b1", "henry", "simmons", "2002-09-15", postcode="LS29ZZ"),
             _profile("b2", "clara", "simmons", "2019-01-31", postcode="LS61QB"),
+            # Two people: one birth date and one town, every name and the address different.
+            _profile("c1", "lucas", "cook", "1991-05-06", postcode="LS29ZZ", street="4 park road"),
+            _profile("c2", "isaac", "james", "1991-05-06", postcode="LS61QB", street="9 oak hill"),
         ],
         schema_overrides={"email": pl.Utf8, "phone": pl.Utf8},
     )
@@ -848,6 +851,7 @@ def test_a_pair_without_emails_is_scored_and_a_contradicted_pair_is_never_one_pe
     # `email_l = email_r` is null there).
     assert ("a1", "a2") in pairs
     assert ("b1", "b2") not in pairs
+    assert ("c1", "c2") not in pairs
 
     with duckdb.connect() as db:
         contradicted = records.contradicted_sql("{}_l", "{}_r")
@@ -871,6 +875,7 @@ def test_a_pair_without_emails_is_scored_and_a_contradicted_pair_is_never_one_pe
             ("clara", "day", "2012-09-15", None, "LS61QB"),
             ("clara", "day", "2003-06-01", None, "LS61QB"),
             ("clara", "day", "2019-01-31", None, "LS29ZZ"),
+            ("clara", "day", "2019-01-31", None, "LS29ZY"),  # the postcode with a typo
             ("henri", "day", "2019-01-31", None, "LS61QB"),
             ("h.", "day", "2019-01-31", None, "LS61QB"),
             ("clara", "day", None, None, "LS61QB"),
@@ -880,3 +885,85 @@ def test_a_pair_without_emails_is_scored_and_a_contradicted_pair_is_never_one_pe
             ("henry", "day", "2002-09-15", "0113", None),
             ("clara", "day", "2019-01-31", "0113", None),
         )
+
+
+def test_records_with_two_different_names_and_nothing_else_in_common_are_strangers() -> None:
+    columns = ("first_name", "last_name", "email", "phone", "street_address", "postcode")
+    strangers = records.strangers_sql("{}_l", "{}_r")
+
+    def judged(left: tuple[object, ...], right: tuple[object, ...]) -> bool:
+        names = [f"? as {c}_l" for c in columns] + [f"? as {c}_r" for c in columns]
+        with duckdb.connect() as db:
+            return bool(
+                db.execute(
+                    f"select coalesce({strangers}, false) from (select {', '.join(names)})",
+                    [*left, *right],
+                ).fetchone()[0]
+            )
+
+    lucas = ("lucas", "cook", None, None, "4 park road", "LS29ZZ")
+    assert judged(lucas, ("isaac", "james", None, None, "9 oak hill", "LS61QB"))
+    # a similar or missing name, names in each other's columns, or anything of the address or
+    # the contact details in common: the model judges the pair
+    for other in [
+        ("isaac", "cooke", None, None, "9 oak hill", "LS61QB"),
+        ("lukas", "james", None, None, "9 oak hill", "LS61QB"),
+        ("isaac", None, None, None, "9 oak hill", "LS61QB"),
+        ("cook", "james", None, None, "9 oak hill", "LS61QB"),
+        ("isaac", "lucas", None, None, "9 oak hill", "LS61QB"),
+        ("isaac", "james", None, None, "9 oak hill", "LS29ZY"),
+        ("isaac", "james", None, None, "4 park raod", "LS61QB"),
+    ]:
+        assert not judged(lucas, other), other
+    assert not judged(
+        ("lucas", "cook", "lc@example.org", None, None, None),
+        ("isaac", "james", "lc@example.org", None, None, None),
+    )
+    assert not judged(
+        ("lucas", "cook", None, "+441130000001", None, None),
+        ("isaac", "james", None, "+441130000001", None, None),
+    )
+
+
+def test_a_street_a_town_and_a_postcode_each_mistyped_still_meet_in_a_block() -> None:
+    # FEBRL 4's records of one person that no rule paired: every field with an exact value in
+    # common in a rule had a typo. (first, last, born, street, city, postcode)
+    pairs = [
+        # the house number and the surname's first letters
+        (
+            ("oliver", "webb", "1922-04-09", "10 melrose drive", "south perth", "3078"),
+            ("hamish", "web", "1920-04-09", "10 melrose rdive", "south erth", "3074"),
+        ),
+        # the street's name at the postcode, the house number mistyped
+        (
+            ("harrison", "mason", None, "132 kingstown street", "hobartville", "2234"),
+            ("wheatley", "harrison", None, "352 kingstown street", "hobarville", "2234"),
+        ),
+        # the birth date and the town's first letters
+        (
+            ("tristan", "shepherdson", "1917-01-29", "33 benson crescent", "brighton", "4356"),
+            ("mikhayla", "clacke", "1917-01-29", "33 benson drescent", "brigton", "3456"),
+        ),
+    ]
+    rules = [
+        rule.get_blocking_rule("duckdb").blocking_rule_sql
+        for rule in model.splink_settings().blocking_rules_to_generate_predictions
+    ]
+    fields = "first_name, last_name, date_of_birth, street_address, city, postcode"
+    with duckdb.connect() as db:
+        for left, right in pairs:
+            db.execute(
+                "create or replace table records as select *, null::varchar as email,"
+                " null::varchar as phone from"
+                f" (values (?, ?, ?, ?, ?, ?, 1), (?, ?, ?, ?, ?, ?, 2)) as t({fields}, side)",
+                [*left, *right],
+            )
+            blocked = [
+                rule
+                for rule in rules
+                if db.execute(
+                    f"select count(*) from records l, records r where l.side = 1 and r.side = 2"
+                    f" and ({rule})"
+                ).fetchone()[0]
+            ]
+            assert blocked, f"no blocking rule pairs {left} with {right}"

@@ -51,10 +51,13 @@ _DOB_TRANSPOSED = (
 #   would otherwise score as one person. `coalesce`, because a pair without an email on both
 #   sides shares no inbox, and `not (null and ...)` would drop it;
 # - a contradiction: different first names and birth dates far apart, with no phone or postcode
-#   in common, which a surname and a town can outweigh in the sum of weights.
+#   in common, which a surname and a town can outweigh in the sum of weights;
+# - strangers: different first and last names and no contact detail or address in common, which
+#   a birth date and a town can outweigh.
 _NEVER_ONE_PERSON = (
     f"(coalesce(email_l = email_r, false) and {records.shared_inbox_sql('{}_l', '{}_r')})"
     f" or {records.contradicted_sql('{}_l', '{}_r')}"
+    f" or {records.strangers_sql('{}_l', '{}_r')}"
 )
 
 
@@ -145,6 +148,11 @@ class _NameComparison(cl.ForenameSurnameComparison):
         return [*levels[:5], swapped_with_typos, *levels[5:-1], one_name_crossed, levels[-1]]
 
 
+# The street's first word (the house number where it comes first) and its name without numbers
+# (null when nothing else is left).
+_HOUSE_NUMBER = "split_part({}.street_address, ' ', 1)"
+_STREET_NAME = "nullif(trim(regexp_replace({}.street_address, '[0-9]+', '', 'g')), '')"
+
 # Both initials crossed: symmetric, so one rule finds the pair whichever record is `l`.
 _CROSSED_INITIALS = (
     "substr(l.first_name, 1, 1) = substr(r.last_name, 1, 1)"
@@ -185,12 +193,18 @@ def splink_settings() -> SettingsCreator:
                 "l.date_of_birth = r.date_of_birth"
                 " and substr(l.last_name, 1, 1) = substr(r.last_name, 1, 1)"
             ),
-            block_on("postcode", "last_name"),
+            # The first three letters of the surname, for a typo late in it.
+            CustomRule(
+                "l.postcode = r.postcode and substr(l.last_name, 1, 3) = substr(r.last_name, 1, 3)"
+            ),
             block_on("postcode", "first_name"),
             block_on("city", "last_name"),
             CustomRule("l.postcode = r.postcode and l.date_of_birth = r.date_of_birth"),
             block_on("street_address", "city"),
-            block_on("date_of_birth", "city"),
+            # The town's first three letters, for a typo late in it.
+            CustomRule(
+                "l.date_of_birth = r.date_of_birth and substr(l.city, 1, 3) = substr(r.city, 1, 3)"
+            ),
             # Names in each other's columns, with a typo in them: the swapped rule above
             # needs them exact.
             CustomRule(f"l.date_of_birth = r.date_of_birth and {_CROSSED_INITIALS}"),
@@ -206,6 +220,16 @@ def splink_settings() -> SettingsCreator:
             CustomRule(
                 "l.postcode = r.postcode"
                 " and split_part(l.street_address, ' ', 1) = split_part(r.street_address, ' ', 1)"
+            ),
+            # A street, a town and a postcode each with a typo: the house number with the
+            # surname's first letters, or the street's name (its numbers dropped) at the postcode.
+            CustomRule(
+                f"{_HOUSE_NUMBER.format('l')} = {_HOUSE_NUMBER.format('r')}"
+                " and substr(l.last_name, 1, 3) = substr(r.last_name, 1, 3)"
+            ),
+            CustomRule(
+                "l.postcode = r.postcode"
+                f" and {_STREET_NAME.format('l')} = {_STREET_NAME.format('r')}"
             ),
             # Records that lack the email or the last name: the first name with the town, or
             # with the birth year.

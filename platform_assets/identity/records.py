@@ -189,7 +189,8 @@ def shared_inbox_sql(left: str, right: str) -> str:
 def contradicted_sql(left: str, right: str) -> str:
     """SQL true when two records name clearly different first names (as for a shared inbox)
     and clearly different birth dates (both given, more than one typo and more than a year
-    apart), and share no phone and no postcode: two people, whatever else they share.
+    apart), and share no phone and no postcode (a postcode one typo apart counts as shared: one
+    person's, mistyped): two people, whatever else they share.
 
     A match weight adds up the fields that agree, so a surname and a town can outweigh the two
     that disagree. A shared postcode leaves the pair to the model: records of one person with a
@@ -202,10 +203,45 @@ def contradicted_sql(left: str, right: str) -> str:
         f" and damerau_levenshtein({dob_l}::varchar, {dob_r}::varchar) > 1"
         f" and abs(date_diff('day', {date_l}, {date_r})) > 366)"
     )
-    shared = " or ".join(
-        f"coalesce({left.format(c)} = {right.format(c)}, false)" for c in ("phone", "postcode")
+    post_l, post_r = left.format("postcode"), right.format("postcode")
+    shared = (
+        f"coalesce({left.format('phone')} = {right.format('phone')}, false)"
+        f" or coalesce(damerau_levenshtein({post_l}, {post_r}) <= 1, false)"
     )
     return f"({_first_names_differ(left, right)} and {dates_differ} and not ({shared}))"
+
+
+def strangers_sql(left: str, right: str) -> str:
+    """SQL true when two records name clearly different first names (as for a shared inbox) and
+    clearly different last names (not similar, and neither similar to the other record's first
+    name), and share no email, no phone, no postcode (one typo allowed) and no similar street:
+    two people, whatever else they share.
+
+    A birth date and a town are shared by strangers (in a town of 100,000 people, a birth date
+    is shared by several), and a match weight can add them up to a near-certain score. Records
+    of one person with both names mistyped beyond recognition (FEBRL's) still share an address.
+    Templates as in `shared_inbox_sql`."""
+    threshold = settings.SHARED_EMAIL_FIRST_NAME_SIMILARITY
+    first_l, first_r = left.format("first_name"), right.format("first_name")
+    last_l, last_r = left.format("last_name"), right.format("last_name")
+
+    def dissimilar(a: str, b: str) -> str:
+        return f"coalesce(jaro_winkler_similarity(lower({a}), lower({b})) < {threshold}, true)"
+
+    last_names_differ = (
+        f"({last_l} is not null and {last_r} is not null and {dissimilar(last_l, last_r)}"
+        f" and {dissimilar(first_l, last_r)} and {dissimilar(last_l, first_r)})"
+    )
+    shared = " or ".join(
+        [
+            *(f"coalesce({left.format(c)} = {right.format(c)}, false)" for c in ("email", "phone")),
+            f"coalesce(damerau_levenshtein({left.format('postcode')},"
+            f" {right.format('postcode')}) <= 1, false)",
+            f"coalesce(jaro_winkler_similarity({left.format('street_address')},"
+            f" {right.format('street_address')}) >= 0.85, false)",
+        ]
+    )
+    return f"({_first_names_differ(left, right)} and {last_names_differ} and not ({shared}))"
 
 
 def _first_names_differ(left: str, right: str) -> str:
