@@ -27,7 +27,8 @@ Inside `resolve_partition`, the time of each phase is taken with `time.perf_coun
 functions it calls (monkeypatched in the child process only) and around the SQL it writes:
 `window records` is the window's records (RECORDS_SQL and the record hash), `current graph
 reads` the current person records, edges and customers, `sql writes` the inserts, updates and
-deletes, `other` the polars work in between. Targets: full build of 1,000,000 records < 180 s
+deletes, `other` the polars work in between; `step: ...` the three steps around them
+(read_state, plan_partition, write_plan). Targets: full build of 1,000,000 records < 180 s
 with peak RSS < 8 GB; increment of 10,000 against 1,000,000 < 20 s. Writes
 `bench/out/identity_scale.json`.
 """
@@ -379,6 +380,10 @@ def _instrument(phases: dict[str, float]) -> None:
     timed(resolve, "_login_edges", "login edges")
     timed(graph, "cluster", "cluster")
     timed(graph, "assign_customer_ids", "assign ids")
+    # The three steps of a partition, each around several of the phases above.
+    timed(resolve, "read_state", "step: read_state")
+    timed(resolve, "plan_partition", "step: plan_partition")
+    timed(resolve, "write_plan", "step: write_plan")
 
 
 def _child(mode: str, records: int, folder: Path, attempt: int) -> dict[str, Any]:
