@@ -203,10 +203,9 @@ def contradicted_sql(left: str, right: str) -> str:
         f" and damerau_levenshtein({dob_l}::varchar, {dob_r}::varchar) > 1"
         f" and abs(date_diff('day', {date_l}, {date_r})) > 366)"
     )
-    post_l, post_r = left.format("postcode"), right.format("postcode")
     shared = (
         f"coalesce({left.format('phone')} = {right.format('phone')}, false)"
-        f" or coalesce(damerau_levenshtein({post_l}, {post_r}) <= 1, false)"
+        f" or {_postcodes_close(left, right)}"
     )
     return f"({_first_names_differ(left, right)} and {dates_differ} and not ({shared}))"
 
@@ -235,13 +234,20 @@ def strangers_sql(left: str, right: str) -> str:
     shared = " or ".join(
         [
             *(f"coalesce({left.format(c)} = {right.format(c)}, false)" for c in ("email", "phone")),
-            f"coalesce(damerau_levenshtein({left.format('postcode')},"
-            f" {right.format('postcode')}) <= 1, false)",
+            _postcodes_close(left, right),
             f"coalesce(jaro_winkler_similarity({left.format('street_address')},"
             f" {right.format('street_address')}) >= 0.85, false)",
         ]
     )
     return f"({_first_names_differ(left, right)} and {last_names_differ} and not ({shared}))"
+
+
+def _postcodes_close(left: str, right: str) -> str:
+    """Both postcodes given and at most one typo apart: one person's, mistyped or not."""
+    return (
+        f"coalesce(damerau_levenshtein({left.format('postcode')}, {right.format('postcode')})"
+        " <= 1, false)"
+    )
 
 
 def _first_names_differ(left: str, right: str) -> str:
