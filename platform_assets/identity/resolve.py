@@ -211,10 +211,6 @@ def splink_edges(
     return edges, scored.height
 
 
-def _pair_key() -> pl.Expr:
-    return pl.concat_str(["left_record_key", "right_record_key", "edge_type"], separator="|")
-
-
 def _login_edges(
     logins: list[tuple[str, str]], changed: pl.DataFrame, current: pl.DataFrame
 ) -> pl.DataFrame:
