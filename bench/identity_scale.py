@@ -380,6 +380,7 @@ def _instrument(phases: dict[str, float]) -> None:
     timed(resolve, "_login_edges", "login edges")
     timed(graph, "cluster", "cluster")
     timed(graph, "assign_customer_ids", "assign ids")
+    timed(resolve, "review_queue", "review queue")
     # The three steps of a partition, each around several of the phases above.
     timed(resolve, "read_state", "step: read_state")
     timed(resolve, "plan_partition", "step: plan_partition")
@@ -435,6 +436,7 @@ def _child(mode: str, records: int, folder: Path, attempt: int) -> dict[str, Any
         "login edges",
         "cluster",
         "assign ids",
+        "review queue",
     )
     phases["other (polars)"] = result["resolve_seconds"] - sum(phases[p] for p in top_level)
     result["phases"] = dict(phases)
