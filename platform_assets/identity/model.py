@@ -153,6 +153,12 @@ class _NameComparison(cl.ForenameSurnameComparison):
 _HOUSE_NUMBER = "split_part({}.street_address, ' ', 1)"
 _STREET_NAME = "nullif(trim(regexp_replace({}.street_address, '[0-9]+', '', 'g')), '')"
 
+
+def _agree(expression: str) -> str:
+    """`expression` (a template over a record, `{}`) is equal on both sides of a pair."""
+    return f"{expression.format('l')} = {expression.format('r')}"
+
+
 # Both initials crossed: symmetric, so one rule finds the pair whichever record is `l`.
 _CROSSED_INITIALS = (
     "substr(l.first_name, 1, 1) = substr(r.last_name, 1, 1)"
@@ -217,20 +223,13 @@ def splink_settings() -> SettingsCreator:
             # An email with a typo in its domain: the user part still agrees.
             CustomRule("split_part(l.email, '@', 1) = split_part(r.email, '@', 1)"),
             # A street with a typo (and names changed) at one postcode: the house number agrees.
-            CustomRule(
-                "l.postcode = r.postcode"
-                " and split_part(l.street_address, ' ', 1) = split_part(r.street_address, ' ', 1)"
-            ),
+            CustomRule(f"l.postcode = r.postcode and {_agree(_HOUSE_NUMBER)}"),
             # A street, a town and a postcode each with a typo: the house number with the
             # surname's first letters, or the street's name (its numbers dropped) at the postcode.
             CustomRule(
-                f"{_HOUSE_NUMBER.format('l')} = {_HOUSE_NUMBER.format('r')}"
-                " and substr(l.last_name, 1, 3) = substr(r.last_name, 1, 3)"
+                f"{_agree(_HOUSE_NUMBER)} and substr(l.last_name, 1, 3) = substr(r.last_name, 1, 3)"
             ),
-            CustomRule(
-                "l.postcode = r.postcode"
-                f" and {_STREET_NAME.format('l')} = {_STREET_NAME.format('r')}"
-            ),
+            CustomRule(f"l.postcode = r.postcode and {_agree(_STREET_NAME)}"),
             # Records that lack the email or the last name: the first name with the town, or
             # with the birth year.
             block_on("first_name", "city"),
