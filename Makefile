@@ -66,12 +66,13 @@ bench-tools: /usr/bin/wrk
 
 # Three workers on 2 cores: the daemon, webserver and browser tests spend most of their time
 # waiting on processes they started, and a third worker fills that time (5:52 instead of 8:17).
-# --dist loadscope keeps each module's fixtures in one worker.
+# --dist loadscope keeps each module's fixtures in one worker; --no-loadscope-reorder hands the
+# modules out in the order tests/conftest.py gives them, the slowest first.
 test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy platform_assets resources sensors
-	$(BIN)/pytest -n 3 --dist loadscope --durations=10
+	$(BIN)/pytest -n 3 --dist loadscope --no-loadscope-reorder --durations=10
 
 ui: install
 	set -a; [ ! -f $(DEMO_ENV) ] || . ./$(DEMO_ENV); set +a; $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
