@@ -280,10 +280,24 @@ people as (
 carriers as (
     select record_key, email from members where email is not null and not is_person
 ),
+-- Records alike in every field the shared-inbox rule reads are one person to it: each links to
+-- the first of them, and only the first ones are paired. The components are the same as
+-- pairing every record, but an address that thousands of identical records carry costs
+-- thousands of edges, not millions.
+alike as (
+    select *,
+        min(record_key) over (
+            partition by email, first_name, last_name, date_of_birth, phone
+        ) as twin
+    from people
+),
 same_email as (
+    select twin as a, record_key as b, 'same_email' as edge_type
+    from alike where record_key <> twin
+    union all
     select l.record_key as a, r.record_key as b, 'same_email' as edge_type
-    from people l join people r on l.email = r.email and l.record_key < r.record_key
-    where not $shared_inbox
+    from alike l join alike r on l.email = r.email and l.record_key < r.record_key
+    where l.record_key = l.twin and r.record_key = r.twin and not $shared_inbox
 ),
 anchors as (
     select email,
