@@ -817,6 +817,41 @@ def test_names_in_each_others_columns_meet_in_a_block_and_score_their_own_level(
             assert blocked, f"no blocking rule pairs {left} with {right}"
 
 
+def test_a_slipped_birth_year_and_one_close_name_score_their_own_levels() -> None:
+    """A year one or ten apart with the day close, and a single close name, are levels of their
+    own: Splink's else level is left to pairs that really differ."""
+    comparisons = model.splink_settings().comparisons
+    names = comparisons[0].get_comparison("duckdb").comparison_levels
+    births = comparisons[1].get_comparison("duckdb").comparison_levels
+
+    def born(left: str, right: str) -> dict[str, str | None]:
+        return {"date_of_birth_l": left, "date_of_birth_r": right}
+
+    assert _first_level(births, born("1974-10-05", "1984-10-03")).startswith("Year 1 or 10")
+    assert _first_level(births, born("1993-03-01", "1994-03-04")).startswith("Year 1 or 10")
+    assert _first_level(births, born("1974-10-05", "1984-03-03")) == "All other comparisons"
+    assert _first_level(births, born("1974-10-05", "1982-10-05")) == "All other comparisons"
+
+    def pair(left: tuple[str | None, str | None], right: tuple[str | None, str | None]) -> dict:
+        full = [" ".join(p for p in side if p) for side in (left, right)]
+        return {
+            "first_name_l": left[0], "last_name_l": left[1], "full_name_l": full[0],
+            "first_name_r": right[0], "last_name_r": right[1], "full_name_r": full[1],
+        }  # fmt: skip
+
+    assert _first_level(names, pair((None, "pricie"), ("isla", "price"))) == (
+        "Jaro-Winkler distance of last_name >= 0.88"
+    )
+    assert _first_level(names, pair(("elizabeth", None), ("elizaeth", "wright"))).startswith(
+        "First name Jaro-Winkler >= 0.88"
+    )
+    # A close first name with two different last names is a household's, not one person's.
+    assert (
+        _first_level(names, pair(("jayden", "markellos"), ("jade", "markakis")))
+        == "All other comparisons"
+    )
+
+
 def _profile(unique_id: str, first: str, last: str, born: str, **fields: str) -> dict[str, object]:
     """A profile in Splink's shape (`model.splink_input`)."""
     return {
