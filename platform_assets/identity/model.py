@@ -623,12 +623,13 @@ def _waterfall_sql(parameters: dict[str, Any], columns: set[str]) -> str:
         steps.append(f"[{step(name, label, weight)}]")
         weights.append(weight)
         if f"mw_tf_adj_{name}" in columns:
+            adjusted = f"coalesce(mw_tf_adj_{name}, 0) != 0"
             adjustment = f"round(mw_tf_adj_{name}, 2)"
             bar = step(
                 f"{name} (term frequency)", _sql_text("how common the shared value is"), adjustment
             )
-            steps.append(f"case when coalesce(mw_tf_adj_{name}, 0) != 0 then [{bar}] else [] end")
-            weights.append(f"case when coalesce(mw_tf_adj_{name}, 0) != 0 then {adjustment} end")
+            steps.append(f"case when {adjusted} then [{bar}] else [] end")
+            weights.append(f"case when {adjusted} then {adjustment} end")
     return (
         "cast(split_part(unique_id_l, '|', 1) as bigint) as pair, match_probability,"
         f" match_weight, to_json(list_concat({', '.join(steps)}))::varchar as contributions,"

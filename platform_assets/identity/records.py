@@ -172,6 +172,13 @@ def has_person_fields() -> pl.Expr:
     )
 
 
+# The fields that tell two people at one inbox apart (`shared_inbox_sql`): the names, and the
+# birth date and phone that would confirm one person. Records alike in all of them are one
+# person to that rule, which lets email edges link them to one another cheaply.
+_INBOX_NAMES = ("first_name", "last_name")
+_INBOX_CONFIRMING = ("date_of_birth", "phone")
+
+
 def shared_inbox_sql(left: str, right: str) -> str:
     """SQL true when two records at one address are clearly two people (a family's inbox).
 
@@ -181,7 +188,7 @@ def shared_inbox_sql(left: str, right: str) -> str:
     """
 
     confirmed = " or ".join(
-        f"coalesce({left.format(c)} = {right.format(c)}, false)" for c in ("date_of_birth", "phone")
+        f"coalesce({left.format(c)} = {right.format(c)}, false)" for c in _INBOX_CONFIRMING
     )
     return f"({_first_names_differ(left, right)} and not ({confirmed}))"
 
@@ -286,9 +293,7 @@ carriers as (
 -- thousands of edges, not millions.
 alike as (
     select *,
-        min(record_key) over (
-            partition by email, first_name, last_name, date_of_birth, phone
-        ) as twin
+        min(record_key) over (partition by email, $inbox_fields) as twin
     from people
 ),
 same_email as (
@@ -336,7 +341,9 @@ def email_edges(group: pl.DataFrame) -> pl.DataFrame:
     with duckdb.connect() as connection:
         connection.register("members", members.to_arrow())
         found = connection.execute(
-            _EMAIL_EDGES_SQL.replace("$shared_inbox", shared_inbox_sql("l.{}", "r.{}")),
+            _EMAIL_EDGES_SQL.replace("$shared_inbox", shared_inbox_sql("l.{}", "r.{}")).replace(
+                "$inbox_fields", ", ".join((*_INBOX_NAMES, *_INBOX_CONFIRMING))
+            ),
             {"trust_order": list(settings.SOURCE_TRUST)},
         ).fetchall()
     return ordered_edges([(a, b, t) for a, b, t in found])
