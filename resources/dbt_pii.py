@@ -19,6 +19,21 @@ __all__ = ["MissingSalt", "Plugin", "pii_salt", "set_salt"]
 
 
 class Plugin(BasePlugin):
+    def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
+        # The profile names the warehouse file without its folder (so one saved parse serves
+        # every folder); the connection opens the absolute CDP_DUCKDB_PATH, the very file
+        # Dagster opens. The encrypted target attaches it in `configure_connection` instead.
+        if os.environ.get("CDP_DUCKDB_ENCRYPTION_KEY"):
+            return
+        from resources.warehouse import resolve_duckdb_path
+
+        path = resolve_duckdb_path()
+        if path.name != os.path.basename(creds.path):
+            raise ValueError(
+                f"dbt's profile names the warehouse {creds.path!r}, CDP_DUCKDB_PATH {path}"
+            )
+        creds.path = str(path)
+
     def configure_connection(self, conn: Any) -> None:
         set_salt(conn)
         if key := os.environ.get("CDP_DUCKDB_ENCRYPTION_KEY"):
