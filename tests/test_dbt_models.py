@@ -963,3 +963,41 @@ def _aware(moment: str) -> Any:
 def test_a_missing_manifest_names_make_install(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="make install"):
         manifest_path(tmp_path / "target" / "manifest.json")
+
+
+def test_column_lineage_is_computed_once_and_shared_with_a_new_warehouse(
+    dbt_project: Path, built_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_assets.transform import columns as lineage_module
+    from platform_assets.transform.assets import TRANSLATOR
+
+    target = dbt_project / "target"  # the compiled SQL of the plain build
+    manifest = json.loads((target / "manifest.json").read_text())
+    node = manifest["nodes"]["model.cdp.fct_orders"]
+    with Warehouse(database=str(built_warehouse)).session() as db:
+        columns, _ = lineage_module.warehouse_columns(db)
+    shared = tmp_path / "shared.json"
+    (tmp_path / "first").mkdir()
+    first = lineage_module.LineageCache(tmp_path / "first", shared=shared)
+    computed = first.lineage(node, manifest, columns, TRANSLATOR, target)
+    assert computed is not None
+    assert computed.deps_by_column["customer_id"] == [
+        dg.TableColumnDep(dg.AssetKey(["star", "fct_order_lines"]), "customer_id")
+    ]
+    first.save()
+
+    def not_again(*args: Any) -> None:
+        raise AssertionError("lineage computed again")
+
+    # Another warehouse with the same SQL and columns reads it; nothing is computed.
+    monkeypatch.setattr(lineage_module, "_computed", not_again)
+    (tmp_path / "second").mkdir()
+    second = lineage_module.LineageCache(tmp_path / "second", shared=shared)
+    assert second.lineage(node, manifest, columns, TRANSLATOR, target) == computed
+    second.save()
+    assert (tmp_path / "second" / lineage_module.LINEAGE_CACHE).exists()
+    # An input with another column is another key: computed, not served stale.
+    relation = "staging.stg_cleaned__order_lines"
+    widened = {**columns, relation: [*columns[relation], ("added", "VARCHAR")]}
+    with pytest.raises(AssertionError, match="computed again"):
+        second.lineage(node, manifest, widened, TRANSLATOR, target)

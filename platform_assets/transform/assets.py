@@ -12,6 +12,7 @@ from dagster_dbt.dbt_manifest import validate_manifest
 
 from platform_assets.partitions import DAILY_WRITER_STEP
 from platform_assets.transform.columns import (
+    LINEAGE_CACHE,
     Columns,
     LineageCache,
     column_schema,
@@ -92,7 +93,7 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         # Facts land the partition's day and segments are stored under it (as_of_date).
         day = date.fromisoformat(context.partition_key)
         built = [_node(nodes, event) for event in build.events if isinstance(event, dg.Output)]
-        lineage = LineageCache(target_path)
+        lineage = LineageCache(target_path, shared=DBT_MANIFEST_PATH.parent / LINEAGE_CACHE)
         with warehouse.session() as db:
             counts = _row_counts(db, built, day)
             columns, nullable = warehouse_columns(db)

@@ -4,7 +4,9 @@ Types come from the warehouse once dbt has returned (dagster-dbt's own fetch ope
 DuckDB configuration in the process, which DuckDB refuses); descriptions from the model's YAML,
 else from `platform_assets.columns`. Lineage is dagster-dbt's own (sqlglot over the compiled
 SQL); it only changes with the SQL and its inputs' columns, so it is kept in the dbt target
-folder and computed again only then.
+folder and computed again only then. Each result is also shared, by that hash, through a file
+beside the installed manifest: a new warehouse with the same models and columns (a rebuilt
+demo, each test's, each benchmark's) reuses it instead of spending about 5 s in sqlglot.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,8 @@ from platform_assets.columns import describe
 from resources import WarehouseSession
 
 LINEAGE_CACHE = "column_lineage.json"
+# Results kept in the shared file: a few versions of every model, oldest dropped first.
+SHARED_LINEAGE_ENTRIES = 500
 # Read by the models' SQL outside ref() and source(): the partition window (partition_window.sql).
 READ_DIRECTLY = ("ops.dbt_partition",)
 Columns = dict[str, list[tuple[str, str]]]  # "schema.table" -> [(column, type)] in order
@@ -75,14 +81,15 @@ def column_schema(node: Mapping[str, Any], columns: Columns) -> dg.TableSchema |
 
 
 class LineageCache:
-    """Column lineage per model, keyed by a hash of its compiled SQL and its inputs' columns."""
+    """Column lineage per model, keyed by a hash of its compiled SQL and its inputs' columns:
+    the warehouse's own in its target folder, and `shared` (deps by hash) across warehouses."""
 
-    def __init__(self, target_path: Path) -> None:
+    def __init__(self, target_path: Path, shared: Path | None = None) -> None:
         self.path = target_path / LINEAGE_CACHE
-        try:
-            self.entries: dict[str, Any] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            self.entries = {}
+        self.entries: dict[str, Any] = _read_json(self.path)
+        self.shared_path = shared
+        self.shared: dict[str, Any] = _read_json(shared) if shared is not None else {}
+        self.computed: dict[str, Any] = {}
         self.changed = False
 
     def lineage(
@@ -103,10 +110,12 @@ class LineageCache:
         ).hexdigest()
         entry = self.entries.get(node["unique_id"])
         if entry is None or entry["key"] != key:
-            entry = {
-                "key": key,
-                "deps": _computed(node, manifest, translator, target_path, own, parents),
-            }
+            if key in self.shared:
+                deps = self.shared[key]
+            else:
+                deps = _computed(node, manifest, translator, target_path, own, parents)
+                self.computed[key] = deps
+            entry = {"key": key, "deps": deps}
             self.entries[node["unique_id"]] = entry
             self.changed = True
         if entry["deps"] is None:
@@ -120,9 +129,38 @@ class LineageCache:
 
     def save(self) -> None:
         if self.changed:
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(self.entries))
-            temporary.replace(self.path)
+            _write_json(self.path, self.entries)
+        if self.computed and self.shared_path is not None:
+            # Read again: other processes add theirs meanwhile (one lost update only costs a
+            # recomputation). Newest last, so the oldest go first past the limit.
+            shared = _read_json(self.shared_path)
+            for key in self.computed:
+                shared.pop(key, None)
+            entries = [*shared.items(), *self.computed.items()][-SHARED_LINEAGE_ENTRIES:]
+            try:
+                _write_json(self.shared_path, dict(entries))
+            except OSError as error:  # a read-only install: each warehouse keeps its own
+                logger.debug("column lineage not shared: %s", error)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _write_json(path: Path, value: Mapping[str, Any]) -> None:
+    """Whole or not at all, even with another process writing the same file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(value, file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _compiled_sql_path(node: Mapping[str, Any], target_path: Path) -> Path | None:
