@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import jellyfish
 import polars as pl
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
@@ -200,6 +201,13 @@ _CROSSED_INITIALS = (
 )
 
 
+# The birthday: month and day, the year left out.
+_BIRTHDAY = (
+    "substr(cast(l.date_of_birth as varchar), 6, 5)"
+    " = substr(cast(r.date_of_birth as varchar), 6, 5)"
+)
+
+
 def splink_settings() -> SettingsCreator:
     """The model's structure: what is compared, how, and which pairs are compared at all."""
     return SettingsCreator(
@@ -238,7 +246,16 @@ def splink_settings() -> SettingsCreator:
                 "l.postcode = r.postcode and substr(l.last_name, 1, 3) = substr(r.last_name, 1, 3)"
             ),
             block_on("postcode", "first_name"),
-            block_on("city", "last_name"),
+            # The town with the surname's sound (Soundex), not its spelling: `hrvey` for
+            # `harvey`, with the first name mistyped or missing too.
+            block_on("city", "last_name_soundex"),
+            # Both names' sounds with the town's first letter: typos in both names (and in the
+            # town's tail) where no email or phone is left to block on.
+            CustomRule(
+                "l.first_name_soundex = r.first_name_soundex"
+                " and l.last_name_soundex = r.last_name_soundex"
+                " and substr(l.city, 1, 1) = substr(r.city, 1, 1)"
+            ),
             CustomRule("l.postcode = r.postcode and l.date_of_birth = r.date_of_birth"),
             block_on("street_address", "city"),
             # The town's first three letters, for a typo late in it.
@@ -264,6 +281,15 @@ def splink_settings() -> SettingsCreator:
                 f"{_agree(_HOUSE_NUMBER)} and substr(l.last_name, 1, 3) = substr(r.last_name, 1, 3)"
             ),
             CustomRule(f"l.postcode = r.postcode and {_agree(_STREET_NAME)}"),
+            # One name in the other's other column (`davies gergge` for `george davies`), the
+            # other mistyped or missing, with the birthday (month and day: a year one or ten
+            # off is a common typo). The crossed-initials rules above need the whole birth date
+            # or the postcode to agree. Two rules, one per column crossed, so that each joins
+            # on a name. With the town as well, namesakes (`mason` a first name here, a
+            # surname there) outscored the threshold in fake_1000's held-out half (precision
+            # 0.967).
+            CustomRule(f"l.first_name = r.last_name and ({_BIRTHDAY})"),
+            CustomRule(f"l.last_name = r.first_name and ({_BIRTHDAY})"),
             # Records that lack the email or the last name: the first name with the town, or
             # with the birth year.
             block_on("first_name", "city"),
@@ -296,9 +322,30 @@ def profile_id() -> pl.Expr:
     )
 
 
+def soundex(names: pl.Series) -> pl.Series:
+    """American Soundex (`Robert`, `Rupert` -> R163; `hrvey`, `harvey` -> H610) of each name,
+    by jellyfish: accents dropped and anything but a letter ignored first; null for a name
+    without letters."""
+    letters = names.str.normalize("NFKD").str.to_lowercase().str.replace_all("[^a-z]", "")
+    return letters.map_elements(
+        lambda name: jellyfish.soundex(name) if name else None,
+        return_dtype=pl.Utf8,
+        skip_nulls=True,
+    ).alias(f"{names.name}_soundex")
+
+
+def _with_soundex(profiles: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Add `<column>_soundex`, coded once per distinct name: names repeat, a million records
+    hold a few thousand."""
+    names = profiles.get_column(column).unique().drop_nulls()
+    codes = pl.DataFrame([names, soundex(names)])
+    return profiles.join(codes, on=column, how="left", maintain_order="left")
+
+
 def splink_input(records: pl.DataFrame) -> pl.DataFrame:
-    """Bring identity records (already junk-free) to the columns Splink compares."""
-    return records.select(
+    """Bring identity records (already junk-free) to the columns Splink compares, and the
+    derived ones its blocking rules read."""
+    compared = records.select(
         pl.col("unique_id"),
         pl.col("first_name").str.to_lowercase(),
         pl.col("last_name").str.to_lowercase(),
@@ -313,6 +360,7 @@ def splink_input(records: pl.DataFrame) -> pl.DataFrame:
         pl.col("city").str.to_lowercase(),
         pl.col("postcode").str.to_uppercase().str.replace_all(r"\s", ""),
     )
+    return _with_soundex(_with_soundex(compared, "first_name"), "last_name")
 
 
 @dataclass(frozen=True)
