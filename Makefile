@@ -70,7 +70,8 @@ bench-tools: /usr/bin/wrk
 	$(SUDO) apt-get install -y -q wrk || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 
 # Three workers on 2 cores: the daemon, webserver and browser tests spend most of their time
-# waiting on processes they started, and a third worker fills that time (5:52 instead of 8:17).
+# waiting on processes they started, and a third worker fills that time (5:52 instead of 8:17);
+# a fourth only adds contention (pytest 7:15 instead of 6:15 on the same clone).
 # --dist loadscope keeps each module's fixtures in one worker; --no-loadscope-reorder hands the
 # modules out in the order tests/conftest.py gives them, the slowest first.
 test: install browser

@@ -162,9 +162,10 @@ def clear_partition_window(db: WarehouseSession) -> None:
 
 def dbt_target_path(warehouse_path: Path) -> Path:
     """dbt's target folder for one warehouse, kept between runs so dbt's partial parse survives
-    (dagster-dbt's default is a new folder per run, which parses the project every time). Per
-    warehouse, because the parse is valid for one profile (the DuckDB path) only. Seeded from
-    the parse `make install` made, which is valid for the default warehouse."""
+    (dagster-dbt's default is a new folder per run, which parses the project every time), and
+    its compiled SQL, run results and column lineage with it. Seeded from the parse `make
+    install` made: the profile names the warehouse file but not its folder (the plugin opens
+    CDP_DUCKDB_PATH), so that parse is valid for every warehouse called `warehouse.duckdb`."""
     target = warehouse_path.parent / f"{warehouse_path.stem}.dbt-target"
     seed = DBT_MANIFEST_PATH.parent / "partial_parse.msgpack"
     if not (target / seed.name).exists() and seed.exists():
