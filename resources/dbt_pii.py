@@ -4,6 +4,9 @@ dbt's `hash_email` macro hashes with `getvariable('cdp_pii_salt')`. The salt is 
 dbt's DuckDB connections and cursors here, from CDP_PII_SALT, so it never appears in compiled
 SQL, dbt's logs or the Dagster UI. Without the variable every dbt run stops with a clear
 message instead of writing null hashes.
+
+It also points dbt's connection at the absolute CDP_DUCKDB_PATH, of which the profile names the
+file only (see `update_connection_config`).
 """
 
 from __future__ import annotations
