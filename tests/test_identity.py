@@ -15,6 +15,7 @@ from platform_assets.definitions import defs
 from platform_assets.generator import GeneratorConfig, generate
 from platform_assets.identity import graph, model, records, resolve
 from platform_assets.identity.accuracy import pairwise_accuracy
+from platform_assets.identity.settings import IDENTIFYING_FIELDS
 from resources import ArtifactStore, GroundTruth, LandingZone, Warehouse
 from tests.conftest import check_results
 
@@ -995,30 +996,12 @@ def test_a_street_a_town_and_a_postcode_each_mistyped_still_meet_in_a_block() ->
             ("mikhayla", "clacke", "1917-01-29", "33 benson drescent", "brigton", "3456"),
         ),
     ]
-    rules = [
-        rule.get_blocking_rule("duckdb").blocking_rule_sql
-        for rule in model.splink_settings().blocking_rules_to_generate_predictions
-    ]
-    fields = "first_name, last_name, date_of_birth, street_address, city, postcode"
-    with duckdb.connect() as db:
-        for left, right in pairs:
-            raw = db.execute(
-                "select *, null::varchar as email, null::varchar as phone,"
-                " side::varchar as unique_id from"
-                f" (values (?, ?, ?, ?, ?, ?, 1), (?, ?, ?, ?, ?, ?, 2)) as t({fields}, side)",
-                [*left, *right],
-            ).pl()
-            # In Splink's shape (`model.splink_input`): some rules read derived columns.
-            db.register("records", model.splink_input(raw).with_columns(raw["side"]).to_arrow())
-            blocked = [
-                rule
-                for rule in rules
-                if db.execute(
-                    f"select count(*) from records l, records r where l.side = 1 and r.side = 2"
-                    f" and ({rule})"
-                ).fetchone()[0]
-            ]
-            assert blocked, f"no blocking rule pairs {left} with {right}"
+    fields = ("first_name", "last_name", "date_of_birth", "street_address", "city", "postcode")
+    for left, right in pairs:
+        pairing = _rules_pairing(
+            dict(zip(fields, left, strict=True)), dict(zip(fields, right, strict=True))
+        )
+        assert pairing, f"no blocking rule pairs {left} with {right}"
 
 
 def test_soundex_codes_names_as_american_soundex_does() -> None:
@@ -1049,30 +1032,28 @@ def test_names_mistyped_beside_a_birth_year_or_town_off_still_meet_in_a_block() 
             ("lyida", "brooks", "2026-02-10", "livrpool"),
         ),
     ]
-    rules = [
-        rule.get_blocking_rule("duckdb").blocking_rule_sql
-        for rule in model.splink_settings().blocking_rules_to_generate_predictions
-    ]
-    columns = ("first_name", "last_name", "date_of_birth", "city")
+    fields = ("first_name", "last_name", "date_of_birth", "city")
+    for left, right in pairs:
+        pairing = _rules_pairing(
+            dict(zip(fields, left, strict=True)), dict(zip(fields, right, strict=True))
+        )
+        assert pairing, f"no blocking rule pairs {left} with {right}"
+
+
+def _rules_pairing(left: dict[str, str | None], right: dict[str, str | None]) -> list[str]:
+    """The prediction blocking rules under which two records meet (the fields not given are
+    missing), in Splink's shape (`model.splink_input`: some rules read derived columns)."""
+    fields = dict.fromkeys(IDENTIFYING_FIELDS)
+    raw = pl.DataFrame(
+        [{**fields, **left}, {**fields, **right}], schema=dict.fromkeys(fields, pl.Utf8)
+    ).with_columns(pl.Series("unique_id", ["1", "2"]))
     with duckdb.connect() as db:
-        for left, right in pairs:
-            raw = pl.DataFrame(
-                [dict(zip(columns, left, strict=True)), dict(zip(columns, right, strict=True))],
-                schema=dict.fromkeys(columns, pl.Utf8),
-            ).with_columns(
-                pl.Series("unique_id", ["1", "2"]),
-                *(
-                    pl.lit(None, pl.Utf8).alias(c)
-                    for c in ("email", "phone", "street_address", "postcode")
-                ),
-            )
-            db.register("records", model.splink_input(raw).to_arrow())
-            blocked = [
-                rule
-                for rule in rules
-                if db.execute(
-                    f"select count(*) from records l, records r"
-                    f" where l.unique_id = '1' and r.unique_id = '2' and ({rule})"
-                ).fetchone()[0]
-            ]
-            assert blocked, f"no blocking rule pairs {left} with {right}"
+        db.register("records", model.splink_input(raw).to_arrow())
+        return [
+            rule.get_blocking_rule("duckdb").blocking_rule_sql
+            for rule in model.splink_settings().blocking_rules_to_generate_predictions
+            if db.execute(
+                "select count(*) from records l, records r where l.unique_id = '1'"
+                f" and r.unique_id = '2' and ({rule.get_blocking_rule('duckdb').blocking_rule_sql})"
+            ).fetchone()[0]
+        ]
