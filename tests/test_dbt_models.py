@@ -25,7 +25,12 @@ import duckdb
 import pytest
 import yaml
 
-from platform_assets.transform.assets import build_dbt_assets, dbt_target_path
+from platform_assets.transform.assets import (
+    build_dbt_assets,
+    clear_partition_window,
+    dbt_target_path,
+    write_partition_window,
+)
 from platform_assets.transform.project import (
     close_dbt_connections,
     dbt_cli_resource,
@@ -192,12 +197,14 @@ def run_dbt(
     afterwards: the vars stay the same and dbt keeps its parse. `dbt_vars` are a build by hand;
     each new set costs a full parse of the project."""
     if window is not None:
-        _write_window(database, window)
+        warehouse = Warehouse(database=str(database))
+        with warehouse.session() as db:
+            write_partition_window(db, window["min_date"], window)
         try:
             return run_dbt(project, database, *args, dbt_vars=dbt_vars, cli=cli)
         finally:
-            with duckdb.connect(str(database)) as db:
-                db.execute("delete from ops.dbt_partition")
+            with warehouse.session() as db:
+                clear_partition_window(db)
     command = [*args, "--profiles-dir", str(project), "--project-dir", str(project)]
     if dbt_vars is not None:
         command += ["--vars", json.dumps(dbt_vars)]
@@ -747,16 +754,6 @@ def _run_partition(project: Path, database: Path, day: str) -> None:
             project, database, "run", window=partition_vars(day, now=_aware("2026-11-20 00:00:00"))
         )
     )
-
-
-def _write_window(database: Path, window: dict[str, Any]) -> None:
-    with duckdb.connect(str(database)) as db:
-        db.execute("create schema if not exists ops")
-        db.execute(
-            "create or replace table ops.dbt_partition as select ?::varchar as partition_key,"
-            " ?::date as min_date, ?::date as max_date, ?::timestamptz as as_of",
-            [window["min_date"], window["min_date"], window["max_date"], window["as_of"]],
-        )
 
 
 def test_campaign_performance_recounts_the_campaigns_a_day_touches_and_matches_a_rebuild(

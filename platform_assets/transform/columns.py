@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from dagster_dbt.core.dbt_cli_event import EventHistoryMetadata, _build_column_l
 
 from platform_assets.columns import describe
 from resources import WarehouseSession
+from resources.landing_zone import replace_atomically
 
 LINEAGE_CACHE = "column_lineage.json"
 # Results kept in the shared file: a few versions of every model, oldest dropped first.
@@ -152,15 +151,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, value: Mapping[str, Any]) -> None:
-    """Whole or not at all, even with another process writing the same file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(value, file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # Whole or not at all, even with another process writing the same file.
+    replace_atomically(path, json.dumps(value).encode())
 
 
 def _compiled_sql_path(node: Mapping[str, Any], target_path: Path) -> Path | None:
