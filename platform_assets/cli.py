@@ -529,8 +529,11 @@ def _one_run_at_a_time(warehouse_path: Path) -> Any:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    from resources import Warehouse
-    from resources.configuration import problems
+    from platform_assets.loading import collector_paused
+
+    with collector_paused():  # dagster and the rest load here, once a process
+        from resources import Warehouse
+        from resources.configuration import problems
 
     # Every setting is checked before anything runs; a wrong one is named, not discovered
     # halfway through a day.

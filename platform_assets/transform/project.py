@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource
 
+from platform_assets.loading import collector_paused
 from platform_assets.transform.settings import DBT_MANIFEST_PATH, DBT_PROJECT_DIR
 
 
@@ -126,9 +127,11 @@ class CdpDbtCliResource(DbtCliResource):
             # --no-write-json: the build writes manifest.json and run_results.json; the parse's
             # own copy (and semantic_manifest.json) was written and never read, 0.13 s a
             # process. The partial-parse file is still saved.
-            outcome = dbtRunner().invoke(
-                ["parse", "--quiet", "--no-write-json", *self._common_args(target_path)]
-            )
+            # The parsed project is kept; the parse's own garbage is reclaimed after it.
+            with collector_paused(freeze=False):
+                outcome = dbtRunner().invoke(
+                    ["parse", "--quiet", "--no-write-json", *self._common_args(target_path)]
+                )
             if not outcome.success:
                 raise dg.Failure(f"dbt could not parse the project: {outcome.exception}")
             _PARSED[key] = outcome.result
