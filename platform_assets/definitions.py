@@ -35,8 +35,9 @@ with collector_paused():
         realtime_sensor,
     )
 
-    # Cleaned partitions follow their raw partition through their automation condition; this
-    # sensor evaluates those conditions and, unlike Dagster's default, starts running.
+    # Every layer below raw follows its inputs through its automation condition (cleaned too,
+    # when raw was built without it); this sensor evaluates those conditions and, unlike
+    # Dagster's default, starts running.
     automation_sensor = dg.AutomationConditionSensorDefinition(
         name="automation_sensor",
         target=dg.AssetSelection.all(),

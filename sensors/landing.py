@@ -1,4 +1,5 @@
-"""Materialize a day's raw partitions whenever files of the day land, change or disappear.
+"""Materialize a day's raw and cleaned partitions whenever files of the day land, change or
+disappear.
 
 When is a day complete? A day exists once any source lands a settled file for it (or a later
 day lands: the days between are days where nothing landed). From then on every source has a
@@ -15,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from platform_assets.cleaned.assets import cleaned_asset_key
 from platform_assets.contract import SOURCES
 from platform_assets.jobs import REALTIME_SOURCES, ingest
 from platform_assets.partitions import partition_range
@@ -67,7 +69,7 @@ def _already_loaded(instance: dg.DagsterInstance, source: str, day: str, fingerp
     name="landing_zone_sensor",
     description="Watches the landing zone; a new, rewritten or vanished file of a day requests "
     "that day's raw partition of its source, and every source silent on a landed day gets an "
-    "empty partition. Cleaned partitions follow through their automation condition.",
+    "empty partition. The same run cleans what it loaded.",
     job=ingest,
     minimum_interval_seconds=sensor_interval_seconds(),
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -115,7 +117,9 @@ def landing_zone_sensor(
         if fingerprint != "gone" and _already_loaded(context.instance, source, day, fingerprint):
             continue  # loaded already, by `cdp run` or an earlier run
         # One run per day for every source that changed on it: raw loads a day's sources in
-        # one step, so a day whose eight files land together costs one run, not eight.
+        # one step, so a day whose eight files land together costs one run, not eight. The run
+        # cleans them too: cleaned would follow raw through its automation condition anyway,
+        # a tick and a run's start-up later (a run's process loads the definitions first).
         changed_by_day.setdefault(day, []).append(source)
     if changed_by_day:
         generation += 1
@@ -128,7 +132,11 @@ def landing_zone_sensor(
                 ",".join(f"{s}:{current[f'{s}/{day}']}" for s in sources).encode()
             ).hexdigest()[:16],
             partition_key=day,
-            asset_selection=[raw_asset_key(source) for source in sources],
+            asset_selection=[
+                key
+                for source in sources
+                for key in (raw_asset_key(source), cleaned_asset_key(source))
+            ],
         )
         for day, sources in sorted(changed_by_day.items())
     ]

@@ -1,4 +1,4 @@
-"""Files land; the daemon's sensors load raw, then cleaned, with no one pressing a button."""
+"""Files land; the daemon's sensors load raw and cleaned with no one pressing a button."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def test_sources_that_skip_days_reach_the_audience_files_unattended(
         "CDP_EXPORT_DIR": str(exports),
         "CDP_ARTIFACT_DIR": str(tmp_path / "artifacts"),
         "CDP_GROUND_TRUTH_DIR": str(tmp_path / "truth"),
-        # The sensors look every 10 s, not every 30 s: a day is four runs, each a tick apart.
+        # The sensors look every 10 s, not every 30 s: a day is three runs, each a tick apart.
         # Every 5 s cost 10 % more CPU (112 to 126 s against 104 to 107 s) and no time: each run
         # spends most of a tick starting its process and loading the definitions.
         "CDP_SENSOR_INTERVAL_SECONDS": "10",

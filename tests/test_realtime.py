@@ -27,6 +27,7 @@ from platform_assets.definitions import defs
 from platform_assets.generator import GeneratorConfig, generate
 from platform_assets.identity.assets import MODEL_KEY
 from platform_assets.ingest.api import create_app
+from platform_assets.jobs import REALTIME_SOURCES
 from resources import LandingZone
 from sensors import realtime_sensor
 from tests.processes import free_port
@@ -252,5 +253,5 @@ def test_the_landing_sensor_leaves_todays_posted_events_to_the_realtime_path(
             if request.partition_key == today
             for key in request.asset_selection or []
         }
-    assert "raw/orders" in requested and "raw/web_events" not in requested
-    assert "raw/email_events" not in requested and "raw/consent" not in requested
+    realtime = {f"{layer}/{source}" for layer in ("raw", "cleaned") for source in REALTIME_SOURCES}
+    assert {"raw/orders", "cleaned/orders"} <= requested and not realtime & requested

@@ -18,6 +18,11 @@ from tests.conftest import DAY, LandFile
 ALL_SOURCES = [dg.AssetKey(["raw", source]) for source in sorted(SOURCES)]
 
 
+def _loaded_and_cleaned(*sources: str) -> list[dg.AssetKey]:
+    """What a day's ingest run builds for these sources: each one's raw and cleaned partition."""
+    return [dg.AssetKey([layer, source]) for source in sources for layer in ("raw", "cleaned")]
+
+
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     """One persistent instance for every tick of a test, as the daemon has."""
@@ -77,7 +82,7 @@ def test_a_landed_day_requests_every_source_once_silent_ones_as_empty_partitions
     land: LandFile, tick: Ticks
 ) -> None:
     land("orders", "a.csv", "order_id\n")
-    assert _requested(tick()) == [(DAY, ALL_SOURCES)]
+    assert _requested(tick()) == [(DAY, _loaded_and_cleaned(*sorted(SOURCES)))]
     assert tick() == []
 
 
@@ -93,7 +98,7 @@ def test_late_file_requests_only_its_source_again(land: LandFile, tick: Ticks) -
     land("orders", "a.csv", "order_id\n")
     tick()
     land("products", "a.csv", "sku\n")
-    assert _requested(tick()) == [(DAY, [dg.AssetKey(["raw", "products"])])]
+    assert _requested(tick()) == [(DAY, _loaded_and_cleaned("products"))]
     assert len(set(tick.run_keys)) == len(tick.run_keys) == 2
 
 
@@ -103,7 +108,7 @@ def test_a_vanished_day_is_looked_at_again(land: LandFile, tick: Ticks) -> None:
     os.remove(path)
     path.parent.rmdir()
     # The raw step keeps the day's rows (from the archive) and reports the vanished file.
-    assert _requested(tick()) == [(DAY, [dg.AssetKey(["raw", "orders"])])]
+    assert _requested(tick()) == [(DAY, _loaded_and_cleaned("orders"))]
 
 
 def test_a_listing_seen_before_gets_a_new_run_key_across_a_restart(
@@ -143,7 +148,7 @@ def test_work_done_outside_the_sensor_is_not_requested_again(
     )
     assert tick() == []
     land("orders", "b.csv", "order_id\n")
-    assert _requested(tick()) == [(DAY, [dg.AssetKey(["raw", "orders"])])]
+    assert _requested(tick()) == [(DAY, _loaded_and_cleaned("orders"))]
 
 
 def test_a_file_still_being_written_is_not_requested(land: LandFile, tick: Ticks) -> None:
