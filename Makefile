@@ -60,7 +60,7 @@ demo: install bytecode
 # nothing else writes them, and every process (each run's worker, each `cdp`, each test's)
 # would compile them again, about 0.25 s each. compileall skips what is already current.
 bytecode: install
-	$(BIN)/python -m compileall -q -j 0 platform_assets resources sensors tests bench
+	$(BIN)/python -m compileall -q -j 0 platform_assets resources sensors tests
 
 browser: $(CHROMIUM)
 
