@@ -531,7 +531,10 @@ def _one_run_at_a_time(warehouse_path: Path) -> Any:
 def _run(arguments: argparse.Namespace) -> int:
     from platform_assets.loading import collector_paused
 
-    with collector_paused():  # dagster and the rest load here, once a process
+    # Dagster and the rest load here. Not frozen: the definitions freeze what is loaded by then
+    # when they load (once a process), and a process that runs `main` again (a test's) keeps
+    # collecting what its earlier runs left.
+    with collector_paused(freeze=False):
         from resources import Warehouse
         from resources.configuration import problems
 

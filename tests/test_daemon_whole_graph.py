@@ -99,6 +99,15 @@ def test_sources_that_skip_days_reach_the_audience_files_unattended(
         assert wait_for({first, second}) == []
         model = instance.get_latest_materialization_event(dg.AssetKey(["identity", "splink_model"]))
         assert model is not None
+        # A landed day (or a late file) is one run of the landing sensor that loads and cleans
+        # it: no other run builds a cleaned partition after it.
+        cleaned_again = [
+            (run.tags.get("dagster/sensor_name"), run.tags.get("dagster/partition"))
+            for run in instance.get_runs()
+            if any(key.path[0] == "cleaned" for key in run.asset_selection or [])
+            and run.tags.get("dagster/sensor_name") != "landing_zone_sensor"
+        ]
+        assert cleaned_again == []
     for day in (first, second):
         assert sorted(path.name for path in (exports / day).glob("*.csv")), f"no audiences {day}"
     silent = warehouse.query(
