@@ -14,7 +14,10 @@ from platform_assets.loading import collector_paused
 def _collector_as_found() -> Iterator[None]:
     enabled = gc.isenabled()
     yield
-    gc.enable() if enabled else gc.disable()
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
 
 
 def test_the_collector_is_off_inside_and_on_again_after_with_what_loaded_frozen() -> None:
