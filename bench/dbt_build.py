@@ -15,7 +15,7 @@ Each measurement runs in a fresh process on a fresh copy of the prepared warehou
 materializes "group:staging or group:intermediate or group:star or group:segments" (the dbt
 models with their tests as checks, and personas) through the real asset graph with
 `dagster.materialize`, one partition per run as the platform does (one dbt invocation per
-run, the personas Python models included):
+build phase, the personas Python models included):
 
 - cold day: the last day, no earlier day built by dbt (first build of every table);
 - all days: every day in order (total, and the median day);
@@ -25,11 +25,12 @@ run, the personas Python models included):
   `--keep-warehouse` keeps that copy (`work/warm-base`) to profile a day against.
 
 How to read the table: `seconds` is the wall time of the materialize call(s). The layer columns
-sum dbt's `execution_time` per node from `run_results.json`, models only; `tests` is every dbt
-test of the day's build; `dbt other` is the rest of dbt's own elapsed time (hooks,
-scheduling); `dbt overhead` is the rest of the dbt step, a cost that hardly grows with the
-data (dbt's start-up in the process, its parse of the project on the first day of a process,
-and Dagster's work around it: row counts, events); `personas` is the time in the
+sum dbt's duration of each model (its materialization's `Execution Duration`), over dbt's
+threads, so their sum may exceed the wall time; `tests` is the data tests' queries, one per
+build phase; `dbt wall` is the wall time of dbt's runs (a run per build phase, with its
+start-up, hooks and scheduling) and of the tests' queries; `dbt overhead` is the rest of the
+dbt step, a cost that hardly grows with the data (dbt's parse of the project on the first day
+of a process, and Dagster's work around it: row counts, events); `personas` is the time in the
 personas Python models (part of the segments column too). `RSS MB`
 is the measuring process's own peak (getrusage): Dagster, dbt and DuckDB, which run in it.
 `dbt RSS` is the largest peak of a child process (none since dbt runs in the run's process)
@@ -64,7 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INGEST_AND_IDENTITY = "group:raw or group:cleaned or group:identity"
 SELECTION = "group:staging or group:intermediate or group:star or group:segments"
 LAYERS = ("staging", "intermediate", "star", "segments")
-COLUMNS = (*LAYERS, "tests", "dbt other", "dbt overhead", "personas")
+COLUMNS = (*LAYERS, "tests", "dbt wall", "dbt overhead", "personas")
 # Every copy keeps this name, in its own folder: DuckDB names the catalog after the file's stem,
 # and the dbt asset queries tables by the manifest's relation names ("warehouse"."star"...).
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -158,34 +159,31 @@ def _copy_warehouse(source: Path, target: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _layer_of(unique_id: str, manifest: dict[str, Any]) -> str:
-    """A model's layer is its schema (its Dagster group); data and unit tests are "tests"."""
-    if unique_id.startswith(("test.", "unit_test.")):
-        return "tests"
-    node = manifest["nodes"].get(unique_id, {})
-    return str(node.get("config", {}).get("schema") or node.get("resource_type"))
+def _dbt_seconds(result: Any, instance: Any) -> dict[str, float]:
+    """Seconds per layer (dbt's duration of each model, from its materialization), of the
+    personas models, and of the data tests' queries, with dbt's time and its invocations (the
+    dbt step's line per build phase)."""
+    from whole_graph import PHASE_LINE
 
-
-def _dbt_seconds(targets: list[Path], manifest: dict[str, Any]) -> dict[str, float]:
-    """Seconds per layer (models) and of all tests, over the run's dbt invocations."""
-    seconds = dict.fromkeys([*LAYERS, "tests", "dbt elapsed"], 0.0)
-    for target in targets:
-        results = json.loads((target / "run_results.json").read_text())
-        for result in results["results"]:
-            layer = _layer_of(result["unique_id"], manifest)
-            seconds[layer] = seconds.get(layer, 0.0) + float(result["execution_time"])
-        seconds["dbt elapsed"] += float(results["elapsed_time"])
+    seconds = dict.fromkeys([*LAYERS, "tests", "personas", "dbt elapsed"], 0.0)
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        duration = materialization.metadata.get("Execution Duration")
+        if duration is None:
+            continue
+        layer = materialization.asset_key.path[0]
+        seconds[layer] = seconds.get(layer, 0.0) + float(duration.value)
+        if "persona" in materialization.asset_key.path[-1]:
+            seconds["personas"] += float(duration.value)
+    phases = [
+        match
+        for record in instance.all_logs(result.run_id)
+        if record.dagster_event is None and (match := PHASE_LINE.match(record.user_message))
+    ]
+    seconds["tests"] = sum(float(match.group(2)) for match in phases)
+    seconds["dbt elapsed"] = sum(float(match.group(1)) for match in phases) + seconds["tests"]
+    seconds["dbt invocations"] = len(phases)
     return seconds
-
-
-def _persona_seconds(target: Path) -> float:
-    """Seconds in the personas Python models (k-means), part of the segments layer."""
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    return sum(
-        float(r["execution_time"])
-        for r in results
-        if r["unique_id"].startswith("model.") and "persona" in r["unique_id"]
-    )
 
 
 class _TreeMemory(threading.Thread):
@@ -247,11 +245,8 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
     warnings.filterwarnings("ignore", message="Asset job .* varying BackfillPolicies")
 
     from platform_assets.definitions import defs
-    from platform_assets.transform.assets import dbt_target_path
-    from platform_assets.transform.project import manifest_path
     from resources import ArtifactStore, ExportDirectory, GroundTruth, LandingZone, Warehouse
 
-    manifest = json.loads(manifest_path().read_text())
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     # As tests/test_whole_graph.py does; CDP_DUCKDB_PATH (set by the parent) names the same
     # file, which the dbt asset checks.
@@ -264,6 +259,7 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
         "export_directory": ExportDirectory(root=os.environ["CDP_EXPORT_DIR"]),
     }
     selection = dg.AssetSelection.from_string(SELECTION)
+    instance = dg.DagsterInstance.ephemeral()  # its event log holds the dbt step's phase lines
     memory = _TreeMemory()
     memory.start()
     per_day = []
@@ -273,6 +269,7 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
         with contextlib.redirect_stdout(sys.stderr):
             result = dg.materialize(
                 assets,
+                instance=instance,
                 partition_key=day,
                 selection=selection,
                 resources=resources,
@@ -290,9 +287,7 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
             for evaluation in result.get_asset_check_evaluations()
             if not evaluation.passed
         )
-        # One dbt invocation per day, personas included, in the warehouse's kept target folder.
-        targets = [dbt_target_path(database)]
-        dbt = _dbt_seconds(targets, manifest)
+        dbt = _dbt_seconds(result, instance)
         dbt_steps = sum(s for key, s in steps.items() if key.startswith("dbt_models"))
         per_day.append(
             {
@@ -300,11 +295,11 @@ def _child(days: list[str], database: Path, snapshot: Path | None) -> dict[str, 
                 "success": result.success,
                 "seconds": seconds,
                 **{column: dbt[column] for column in (*LAYERS, "tests")},
-                "dbt other": dbt["dbt elapsed"] - sum(dbt[c] for c in (*LAYERS, "tests")),
+                "dbt wall": dbt["dbt elapsed"],
                 "dbt overhead": dbt_steps - dbt["dbt elapsed"],
-                "personas": _persona_seconds(targets[0]),
+                "personas": dbt["personas"],
                 "dbt elapsed": dbt["dbt elapsed"],
-                "dbt invocations": len(targets),
+                "dbt invocations": dbt["dbt invocations"],
                 "steps": steps,
                 "failed_checks": failed_checks,
             }

@@ -14,9 +14,10 @@ days before today as `--days` needs: daily partitions end today), then, each in 
 - floor: DuckDB's own readers loading the same day's files into tables, nothing else.
 
 For the warm runs it reads the Dagster instance: seconds per step (raw, cleaned, identity,
-dbt, exports, files) and the run's own overhead, and from dbt's run_results.json the seconds
-in dbt models and tests; the rest of the dbt step is dbt's start-up and its parse of the
-project (in the run's process, once per process) and Dagster recording the events. Peak RSS is
+dbt, exports, files) and the run's own overhead, and from the dbt step's log of its build phases
+the seconds in dbt's runs of the models and in the data tests' queries; the rest of the dbt step
+is dbt's parse of the project (in the run's process, once per process), the table metadata and
+Dagster recording the events. Peak RSS is
 the largest process of the run (getrusage of the children: `cdp run`, with dbt and DuckDB in
 it). Writes `bench/out/whole_graph.json`.
 """
@@ -48,6 +49,10 @@ STEP_PHASES = {
     "export_tables": "exports",
     "exports__audience_files": "files",
 }
+# The dbt step's line per build phase (platform_assets/transform/assets.py::build_in_phases).
+PHASE_LINE = re.compile(
+    r"^dbt phase \S+: \d+ model\(s\) in ([\d.]+) s, \d+ test\(s\) in ([\d.]+) s$"
+)
 DAY_LINE = re.compile(r"^\[\d+/\d+\] (\d{4}-\d\d-\d\d) .*: (ok|FAILED).* in ([\d.]+) s$")
 
 
@@ -93,10 +98,11 @@ import dagster as dg
 from dagster._core.events import DagsterEventType as T
 instance = dg.DagsterInstance.get()
 run = instance.get_runs(limit=1)[0]
-starts, steps, began, ended = {}, {}, None, None
+starts, steps, began, ended, lines = {}, {}, None, None, []
 for record in instance.all_logs(run.run_id):
     event = record.dagster_event
     if event is None:
+        lines.append(record.user_message)
         continue
     if event.event_type == T.RUN_START:
         began = record.timestamp
@@ -106,7 +112,7 @@ for record in instance.all_logs(run.run_id):
         steps[event.step_key] = record.timestamp - starts[event.step_key]
     elif event.event_type in (T.RUN_SUCCESS, T.RUN_FAILURE):
         ended = record.timestamp
-print(json.dumps({"steps": steps, "run": ended - began}))
+print(json.dumps({"steps": steps, "run": ended - began, "lines": lines}))
 """
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -114,17 +120,12 @@ print(json.dumps({"steps": steps, "run": ended - began}))
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     phases = {STEP_PHASES.get(step, step): seconds for step, seconds in measured["steps"].items()}
     phases["run overhead"] = measured["run"] - sum(measured["steps"].values())
-    warehouse = Path(env["CDP_DUCKDB_PATH"])
-    results = json.loads(
-        (warehouse.parent / f"{warehouse.stem}.dbt-target" / "run_results.json").read_text()
+    builds = [m for line in measured["lines"] if (m := PHASE_LINE.match(line))]
+    phases["dbt models"] = sum(float(m.group(1)) for m in builds)
+    phases["dbt tests"] = sum(float(m.group(2)) for m in builds)
+    phases["dbt parse, metadata, events"] = (
+        phases.get("dbt", 0.0) - phases["dbt models"] - phases["dbt tests"]
     )
-    by_type: dict[str, float] = {}
-    for node in results["results"]:
-        kind = node["unique_id"].split(".")[0]
-        by_type[kind] = by_type.get(kind, 0.0) + node["execution_time"]
-    phases["dbt models"] = by_type.get("model", 0.0)
-    phases["dbt tests"] = by_type.get("test", 0.0)
-    phases["dbt start-up, parse, events"] = phases.get("dbt", 0.0) - results["elapsed_time"]
     return phases
 
 

@@ -934,7 +934,11 @@ def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     # warehouse file, not its folder, so dbt's saved parse is valid in every folder.
     assert "registered adapter" in parse.lower()
     assert "unable to do partial parsing" not in parse.lower()
-    assert len(builds) == 2  # one per partition
+    # Per partition, one dbt run per build phase selected (the views, then star); the data
+    # tests are dbt's, compiled at most once and run as one query per phase.
+    runs = [build for build in builds if "Finished running" in build]
+    assert len(runs) == 2 * 2
+    assert len(builds) - len(runs) <= 1
     assert not any("partial parsing" in build.lower() or "--vars" in build for build in builds)
 
     # A mart created before a not-null constraint was declared lets nulls in unseen (not-null
@@ -949,6 +953,54 @@ def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     with duckdb.connect(str(warehouse_copy)) as db:
         db.execute(statement)
     assert materialize("2026-11-03").success
+
+
+def test_a_failing_test_holds_back_the_models_below_it_like_dbt_build(
+    dbt_project: Path, warehouse_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The day's data tests run as one query per phase, not by dbt: a failed blocking test
+    # must still hold back what `dbt build` would skip (the models below the failing one) and
+    # build the rest, and count the failing rows as dbt does.
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse_copy))
+    monkeypatch.setenv("CDP_PII_SALT", SALT)
+    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    day = "2026-11-01"
+    emails = "select count(*) from star.fct_email_events where partition_date = ?"
+    before = query(warehouse_copy, emails, [day])
+    with duckdb.connect(str(warehouse_copy)) as db:
+        db.execute("update cleaned.email_events set event_type = 'bogus' where event_id = 'm2'")
+        db.execute("delete from star.fct_email_events where partition_date = ?", [day])
+    dbt_models = build_dbt_assets(dbt_project / "target" / "manifest.json")
+    result = dg.materialize(
+        [dbt_models],
+        partition_key=day,
+        resources={"dbt": dbt_cli_resource(dbt_project), "warehouse": Warehouse()},
+        raise_on_error=False,
+    )
+    assert not result.success
+    built = {
+        event.materialization.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+    }
+    assert {"staging/stg_cleaned__email_events", "star/fct_orders", "star/dim_customer"} <= built
+    below = {"star/fct_email_events", "segments/customer_features", "segments/segment_membership"}
+    assert not below & built
+    assert query(warehouse_copy, emails, [day]) == [(0,)]  # nothing of the day written
+    assert before != [(0,)]
+    checks = {check.check_name: check for check in result.get_asset_check_evaluations()}
+    (failing,) = [name for name, check in checks.items() if not check.passed]
+    assert failing.startswith("accepted_values_stg_cleaned__email_events_event_type")
+    assert checks[failing].metadata["dagster_dbt/failed_row_count"].value == 1
+    assert checks[failing].metadata["status"].value == "fail"
+    assert checks["unique_fct_orders_order_id"].passed  # the rest of star was built and tested
+    assert not any(name.startswith("unique_combination_of_columns_segment") for name in checks)
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "accepted_values_stg_cleaned__email_events_event_type" in message
+    assert "model.cdp.fct_email_events" in message
+    # dbt's own run of the same test finds the same row
+    own = run_dbt(dbt_project, warehouse_copy, "test", "-s", failing)
+    assert f"FAIL 1 {failing}" in own.stdout
 
 
 def _aware(moment: str) -> Any:

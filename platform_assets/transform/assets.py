@@ -1,13 +1,17 @@
 """The dbt project as one partitioned multi-asset: staging, intermediate, star and segments."""
 
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import dbt_assets
+from dagster_dbt.asset_utils import get_asset_check_key_for_test
 from dagster_dbt.dbt_manifest import validate_manifest
 
 from platform_assets.partitions import DAILY_WRITER_STEP
@@ -19,9 +23,19 @@ from platform_assets.transform.columns import (
     relation_of,
     warehouse_columns,
 )
+from platform_assets.transform.data_tests import (
+    DataTestOutcome,
+    blocked_models,
+    data_tests_by_phase,
+    descendants,
+    failures_query,
+    failures_select,
+    models_by_phase,
+    outcomes,
+)
 from platform_assets.transform.personas import CENTROIDS_TABLE, persona_table
-from platform_assets.transform.project import CdpDbtCliResource, partition_vars
-from platform_assets.transform.settings import DBT_MANIFEST_PATH
+from platform_assets.transform.project import CdpDbtCliResource, DbtBuild, partition_vars
+from platform_assets.transform.settings import BUILD_PHASES, DBT_MANIFEST_PATH
 from platform_assets.transform.translator import CdpDbtTranslator
 from resources import Warehouse, WarehouseSession
 from resources.warehouse import resolve_duckdb_path
@@ -46,6 +60,7 @@ DbtEvent = (
 def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
     """Every dbt model as an asset and every dbt test as a check, daily-partitioned."""
     manifest_json = validate_manifest(manifest)
+    dbt_nodes = DbtNodes(manifest_json)
 
     @dbt_assets(
         manifest=manifest_json,
@@ -74,14 +89,10 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
         with warehouse.session() as db:
             write_partition_window(db, context.partition_key, window)
         target_path = dbt_target_path(warehouse.path)
+        models, tests = dbt_nodes.selected(context)
         try:
-            build = dbt.build_in_process(
-                # Unit tests check the SQL, not the day's data: `make test` runs them.
-                ["build", "--exclude-resource-type", "unit_test"],
-                context=context,
-                manifest=manifest_json,
-                translator=TRANSLATOR,
-                target_path=target_path,
+            build = build_in_phases(
+                context, dbt, warehouse, manifest_json, models, tests, target_path
             )
         finally:
             with warehouse.session() as db:
@@ -124,6 +135,162 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
             )
 
     return dbt_models
+
+
+def build_in_phases(
+    context: dg.AssetExecutionContext,
+    dbt: CdpDbtCliResource,
+    warehouse: Warehouse,
+    manifest: Mapping[str, Any],
+    models: Collection[str],
+    tests: Mapping[str, dg.AssetCheckKey],
+    target_path: Path,
+) -> DbtBuild:
+    """The day's build, phase by phase (data_tests.py): dbt runs a phase's models, then the
+    phase's tests run as one query; a model that failed, or whose blocking test failed, holds
+    its descendants back from the later phases, as `dbt build` would skip them."""
+    nodes = manifest["nodes"]
+    compiled = dbt.compiled_tests(target_path) if tests else {}
+    stale = sorted(set(tests) - compiled.keys())
+    if stale:
+        raise dg.Failure(
+            f"{len(stale)} dbt test(s) of the definitions are not in the dbt project"
+            f" ({', '.join(stale[:5])}): the project changed since its manifest was written."
+            " Run `make install` and reload the definitions."
+        )
+    events: list[Any] = []
+    failed: set[str] = set()  # models that failed or were skipped, and tests that blocked
+    held: set[str] = set()
+    errors: list[Exception] = []  # dbt's own, with no node to blame (a compilation error)
+    for layers, phase_models, phase_tests in zip(
+        BUILD_PHASES, models_by_phase(nodes, models), data_tests_by_phase(nodes, tests, models),
+        strict=True,
+    ):  # fmt: skip
+        started = time.perf_counter()
+        building = [model for model in phase_models if model not in held]
+        if building:
+            run = dbt.run_in_process(
+                ["run", "--select", *(nodes[model]["name"] for model in building)],
+                context=context,
+                manifest=manifest,
+                translator=TRANSLATOR,
+                target_path=target_path,
+            )
+            events += run.events
+            failed |= run.failed
+            if run.error is not None and not run.failed:
+                errors.append(run.error)
+        ready = {
+            test: compiled[test]
+            for test in phase_tests
+            if not set(nodes[test]["depends_on"]["nodes"]) & (failed | held)
+        }
+        built = time.perf_counter()
+        with warehouse.session() as db:
+            results = run_tests(db, nodes, ready)
+        context.log.info(
+            f"dbt phase {'+'.join(layers)}: {len(building)} model(s) in"
+            f" {built - started:.2f} s, {len(results)} test(s) in"
+            f" {time.perf_counter() - built:.2f} s"
+        )
+        events += [check_result(tests[test], results[test]) for test in sorted(results)]
+        blocked = blocked_models(nodes, results.values())
+        failed |= {test for test, result in results.items() if result.blocks}
+        held |= descendants(manifest["child_map"], failed | blocked) - failed
+    held &= set(models)
+    error = errors[0] if errors else build_failure(failed, held)
+    return DbtBuild(events=events, error=error, failed=frozenset(failed))
+
+
+class DbtNodes:
+    """The dbt nodes behind the asset's keys: models by asset key, data tests by check key."""
+
+    def __init__(self, manifest: Mapping[str, Any]) -> None:
+        self.manifest = manifest
+
+    @cached_property
+    def models(self) -> dict[dg.AssetKey, str]:
+        return {
+            TRANSLATOR.get_asset_key(node): unique_id
+            for unique_id, node in self.manifest["nodes"].items()
+            if node["resource_type"] == "model"
+        }
+
+    @cached_property
+    def tests(self) -> dict[dg.AssetCheckKey, str]:
+        return {
+            key: unique_id
+            for unique_id, node in self.manifest["nodes"].items()
+            if node["resource_type"] == "test"
+            and (key := get_asset_check_key_for_test(self.manifest, TRANSLATOR, unique_id, None))
+        }
+
+    def selected(
+        self, context: dg.AssetExecutionContext
+    ) -> tuple[list[str], dict[str, dg.AssetCheckKey]]:
+        """The models (unique_ids) of the run's selected assets, and the data tests of its
+        selected checks with their check keys."""
+        models = [self.models[key] for key in context.selected_asset_keys if key in self.models]
+        tests = {
+            self.tests[key]: key for key in context.selected_asset_check_keys if key in self.tests
+        }
+        return models, tests
+
+
+def run_tests(
+    db: WarehouseSession, nodes: Mapping[str, Any], compiled: Mapping[str, str]
+) -> dict[str, DataTestOutcome]:
+    """The tests' outcomes from one query; a test whose own query fails errors, alone."""
+    if not compiled:
+        return {}
+    selects = {
+        test: failures_select(test, nodes[test]["config"], sql) for test, sql in compiled.items()
+    }
+    try:
+        return outcomes(nodes, db.query(failures_query(list(selects.values()))).to_dicts())
+    except duckdb.Error:
+        pass  # one test's query fails the union: ask each alone to name it
+    results: dict[str, DataTestOutcome] = {}
+    for test, select in selects.items():
+        try:
+            results.update(outcomes(nodes, db.query(select).to_dicts()))
+        except duckdb.Error as error:
+            results[test] = DataTestOutcome(test, "error", None, f"{type(error).__name__}: {error}")
+    return results
+
+
+def check_result(key: dg.AssetCheckKey, outcome: DataTestOutcome) -> dg.AssetCheckResult:
+    """A test's outcome as its Dagster check, as dagster-dbt reports one dbt ran."""
+    metadata: dict[str, Any] = {"status": outcome.status}
+    if outcome.failures is not None:
+        metadata["dagster_dbt/failed_row_count"] = outcome.failures
+    if outcome.message is not None:
+        metadata["error"] = outcome.message
+    return dg.AssetCheckResult(
+        asset_key=key.asset_key,
+        check_name=key.name,
+        passed=outcome.status == "pass",
+        severity=dg.AssetCheckSeverity.WARN
+        if outcome.status == "warn"
+        else dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+    )
+
+
+def build_failure(failed: Collection[str], held: Collection[str]) -> dg.Failure | None:
+    """The day's failure: what failed (models and blocking tests) and what it held back."""
+    if not failed and not held:
+        return None
+    names = sorted(failed)
+    return dg.Failure(
+        f"dbt build failed: {len(names)} node(s) failed: {', '.join(names[:20])}"
+        + (f"; {len(held)} model(s) held back below them: {', '.join(sorted(held)[:20])}"
+           if held else ""),
+        metadata={
+            "failed_nodes": dg.MetadataValue.json(names),
+            "held_back_models": dg.MetadataValue.json(sorted(held)),
+        },
+    )  # fmt: skip
 
 
 def unenforced_not_null(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import shutil
 import sys
 import threading
@@ -16,6 +19,11 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource
 
 from platform_assets.loading import collector_paused
 from platform_assets.transform.settings import DBT_MANIFEST_PATH, DBT_PROJECT_DIR
+from resources.landing_zone import replace_atomically
+
+logger = logging.getLogger(__name__)
+# The data tests' compiled SQL, with the state of the project it was compiled from.
+COMPILED_TESTS = "compiled_data_tests.json"
 
 
 class DbtManifestMissingError(FileNotFoundError):
@@ -41,9 +49,10 @@ def dbt_executable() -> str:
 
 class CdpDbtCliResource(DbtCliResource):
     """dagster-dbt's resource (its project and profiles settings), with dbt run in this process
-    (`build_in_process`, what the daily asset uses) instead of `cli()`'s subprocess."""
+    (`run_in_process`, what the daily asset uses) instead of `cli()`'s subprocess, and the data
+    tests compiled once (`compiled_tests`)."""
 
-    def build_in_process(
+    def run_in_process(
         self,
         args: Sequence[str],
         *,
@@ -52,34 +61,17 @@ class CdpDbtCliResource(DbtCliResource):
         translator: DagsterDbtTranslator,
         target_path: Path,
     ) -> DbtBuild:
-        """Runs dbt in this process on the project parsed once per process and target folder,
-        and returns the Dagster events of its results.
+        """Runs dbt (`args`: its command and selection) in this process on the project parsed
+        once per process and target folder, and returns the Dagster events of its results.
 
         A `dbt` subprocess costs about four seconds before its first model on 2 cores (start-up,
-        imports, checking the parse); in process, with the parsed project kept, a day's build
-        starts at once. The selection is dagster-dbt's own for the context (the subset of models
-        and checks the run selected). DuckDB allows one writer process: this is it while dbt
-        runs, and every connection dbt opened is closed before this returns."""
-        from dagster_dbt.asset_utils import (
-            extract_runtime_selection_from_args,
-            get_updated_cli_invocation_params_for_context,
-        )
+        imports, checking the parse); in process, with the parsed project kept, a build starts
+        at once. DuckDB allows one writer process: this is it while dbt runs, and every
+        connection dbt opened is closed before this returns."""
         from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
         from dbt.cli.main import dbtRunner
         from dbt_common.events.functions import msg_to_dict
 
-        cleaned, selects, excludes = extract_runtime_selection_from_args(args)
-        params = get_updated_cli_invocation_params_for_context(
-            context=context,
-            manifest=manifest,
-            dagster_dbt_translator=translator,
-            runtime_selects=selects,
-            runtime_excludes=excludes,
-        )
-        common = self._common_args(target_path)
-        indirect = (
-            ["--indirect-selection", params.indirect_selection] if params.indirect_selection else []
-        )
         results: list[dict[str, Any]] = []
 
         def keep_results(message: Any) -> None:
@@ -90,7 +82,7 @@ class CdpDbtCliResource(DbtCliResource):
         with _DBT_LOCK:
             parsed = self._parsed(target_path)
             outcome = dbtRunner(manifest=parsed, callbacks=[keep_results]).invoke(
-                [*cleaned, *common, *indirect, *params.selection_args]
+                [*args, "--no-write-json", *self._common_args(target_path)]
             )
             close_dbt_connections()
         events = [
@@ -105,7 +97,44 @@ class CdpDbtCliResource(DbtCliResource):
                 target_path=target_path,
             )
         ]
-        return DbtBuild(events=events, error=_build_error(outcome))
+        return DbtBuild(events=events, error=_build_error(outcome), failed=_failed_nodes(outcome))
+
+    def compiled_tests(self, target_path: Path) -> dict[str, str]:
+        """Every data test's compiled SQL by unique_id, compiled once per state of the project.
+
+        Compiling the tests costs dbt about a second; their SQL reads the partition window from
+        the warehouse (macros/partition_window.sql), so it is the same every day and is kept:
+        in the warehouse's target folder, and in the project's own for every warehouse of the
+        same name (like the saved parse)."""
+        with _DBT_LOCK:
+            parsed = self._parsed(target_path)
+            digest = project_digest(parsed)
+            places = [
+                target_path / COMPILED_TESTS,
+                Path(self.project_dir) / "target" / COMPILED_TESTS,
+            ]
+            for place in places:
+                kept = _read_json(place)
+                if kept.get("project") == digest:
+                    return dict(kept["tests"])
+            from dbt.cli.main import dbtRunner
+
+            with collector_paused(freeze=False):
+                outcome = dbtRunner(manifest=parsed).invoke(
+                    ["compile", "--quiet", "--no-write-json", "--select", "resource_type:test",
+                     *self._common_args(target_path)]
+                )  # fmt: skip
+            close_dbt_connections()
+        if not outcome.success:
+            raise dg.Failure(f"dbt could not compile the data tests: {outcome.exception}")
+        results: Any = outcome.result  # a RunExecutionResult for `compile`
+        tests = {r.node.unique_id: str(r.node.compiled_code) for r in results.results}
+        for place in places:
+            try:
+                replace_atomically(place, json.dumps({"project": digest, "tests": tests}).encode())
+            except OSError as error:  # a read-only install: the target folder keeps its own
+                logger.debug("compiled tests not shared: %s", error)
+        return tests
 
     def _common_args(self, target_path: Path) -> list[str]:
         return [
@@ -151,10 +180,45 @@ _DBT_LOCK = threading.Lock()
 @dataclass(frozen=True)
 class DbtBuild:
     """What an in-process dbt invocation produced: the Dagster events of its node results,
-    and the error that failed it (a failed model or test, or dbt's own), if any."""
+    the error that failed it (a failed model or test, or dbt's own), if any, and the nodes
+    that failed or were skipped."""
 
     events: list[Any]
     error: Exception | None
+    failed: frozenset[str] = frozenset()
+
+
+def _failed_nodes(outcome: Any) -> frozenset[str]:
+    return frozenset(
+        result.node.unique_id
+        for result in getattr(outcome.result, "results", None) or []
+        if str(result.status) in ("error", "fail", "skipped")
+    )
+
+
+def project_digest(parsed: Any) -> str:
+    """What a compiled test depends on: every file dbt parsed (the project's and its adapter's
+    macros), the dbt version and the database the target names."""
+    database = next(
+        (node.database for node in parsed.nodes.values() if node.resource_type == "model"), ""
+    )
+    files = sorted(f"{name}:{file.checksum.checksum}" for name, file in parsed.files.items())
+    content = json.dumps([dbt_version(), database, files])
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def dbt_version() -> str:
+    from dbt.__version__ import version
+
+    return str(version)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _build_error(outcome: Any) -> Exception | None:

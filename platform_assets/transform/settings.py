@@ -18,6 +18,12 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 # run dbt.
 DBT_MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 
+# A day's dbt build, phase by phase (platform_assets/transform/data_tests.py): each phase's
+# models, then their tests as one query; a failed blocking test holds its model's descendants
+# back from every later phase. Views first: they store nothing, so building the intermediate
+# views over a failing staging view writes nothing from it.
+BUILD_PHASES: tuple[tuple[str, ...], ...] = (("staging", "intermediate"), ("star",), ("segments",))
+
 # Each layer follows the one before it by an hour or so of processing.
 FRESHNESS = {
     "staging": dg.FreshnessPolicy.time_window(

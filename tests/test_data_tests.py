@@ -1,0 +1,140 @@
+"""The day's dbt data tests as one query per build phase: phases, statuses and the query itself,
+on hand-made manifest nodes and a real in-memory DuckDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pytest
+
+from platform_assets.transform.data_tests import (
+    blocked_models,
+    data_tests_by_phase,
+    descendants,
+    failures_query,
+    failures_select,
+    models_by_phase,
+    outcomes,
+    phase_of,
+    status_of,
+)
+
+
+def model(name: str, layer: str) -> dict[str, Any]:
+    return {"unique_id": f"model.cdp.{name}", "config": {"schema": layer}}
+
+
+def data_test(name: str, *reads: str, severity: str = "ERROR", **config: Any) -> dict[str, Any]:
+    return {
+        "unique_id": f"test.cdp.{name}",
+        "attached_node": f"model.cdp.{reads[0]}",
+        "depends_on": {"nodes": [f"model.cdp.{read}" for read in reads]},
+        "config": {"severity": severity, "fail_calc": "count(*)", "warn_if": "!= 0",
+                   "error_if": "!= 0", "limit": None, **config},
+    }  # fmt: skip
+
+
+NODES = {
+    node["unique_id"]: node
+    for node in [
+        model("stg_orders", "staging"),
+        model("int_products", "intermediate"),
+        model("dim_customer", "star"),
+        model("fct_orders", "star"),
+        model("segment_membership", "segments"),
+        data_test("not_null_stg_orders", "stg_orders"),
+        data_test("unique_fct_orders", "fct_orders"),
+        # a relationship test reads its child and its parent: it runs once both are built
+        data_test("relationships_segment_to_dim", "segment_membership", "dim_customer"),
+        data_test("relationships_fct_to_dim", "fct_orders", "dim_customer"),
+    ]
+}
+CHILD_MAP = {
+    "model.cdp.stg_orders": ["model.cdp.fct_orders", "test.cdp.not_null_stg_orders"],
+    "model.cdp.fct_orders": ["model.cdp.segment_membership", "test.cdp.unique_fct_orders"],
+    "model.cdp.dim_customer": ["model.cdp.segment_membership"],
+    "model.cdp.segment_membership": [],
+}
+
+
+def test_models_go_in_their_layers_phase_views_first() -> None:
+    models = [uid for uid, node in NODES.items() if uid.startswith("model.")]
+    assert models_by_phase(NODES, models) == [
+        ["model.cdp.int_products", "model.cdp.stg_orders"],
+        ["model.cdp.dim_customer", "model.cdp.fct_orders"],
+        ["model.cdp.segment_membership"],
+    ]
+
+
+def test_a_layer_in_no_phase_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValueError, match="BUILD_PHASES"):
+        phase_of(model("report", "reports"))
+
+
+def test_a_test_runs_after_the_last_phase_that_builds_what_it_reads() -> None:
+    tests = [uid for uid in NODES if uid.startswith("test.")]
+    models = [uid for uid in NODES if uid.startswith("model.")]
+    assert data_tests_by_phase(NODES, tests, models) == [
+        ["test.cdp.not_null_stg_orders"],
+        ["test.cdp.relationships_fct_to_dim", "test.cdp.unique_fct_orders"],
+        ["test.cdp.relationships_segment_to_dim"],
+    ]
+    # A test of a model this run does not build reads the table as it is: first phase.
+    assert data_tests_by_phase(NODES, ["test.cdp.unique_fct_orders"], [])[0] == [
+        "test.cdp.unique_fct_orders"
+    ]
+
+
+def test_a_failed_test_blocks_its_attached_model_and_holds_back_everything_below() -> None:
+    results = outcomes(
+        NODES,
+        [
+            {"unique_id": "test.cdp.not_null_stg_orders", "failures": 2,
+             "should_warn": True, "should_error": True},
+            {"unique_id": "test.cdp.relationships_fct_to_dim", "failures": 0,
+             "should_warn": False, "should_error": False},
+        ],
+    ).values()  # fmt: skip
+    blocked = blocked_models(NODES, results)
+    assert blocked == {"model.cdp.stg_orders"}
+    below = descendants(CHILD_MAP, blocked)
+    assert {"model.cdp.fct_orders", "model.cdp.segment_membership"} <= below
+    assert "model.cdp.dim_customer" not in below and "model.cdp.stg_orders" not in below
+
+
+def test_statuses_follow_dbts_severity_rules() -> None:
+    error, warn = {"severity": "ERROR"}, {"severity": "warn"}
+    assert status_of(error, should_warn=True, should_error=True) == "fail"
+    assert status_of(error, should_warn=True, should_error=False) == "warn"
+    assert status_of(error, should_warn=False, should_error=False) == "pass"
+    assert status_of(warn, should_warn=True, should_error=True) == "warn"  # never fails
+    # a warning blocks nothing; only a failure (or a query that errors) does
+    (warned,) = outcomes(
+        {"t": {"config": warn}},
+        [{"unique_id": "t", "failures": 3, "should_warn": True, "should_error": True}],
+    ).values()
+    assert warned.status == "warn" and not warned.blocks
+
+
+def test_the_query_counts_each_tests_failing_rows_with_its_thresholds() -> None:
+    with duckdb.connect() as db:
+        db.execute("create table orders as select * from range(10) t(id)")
+        selects = [
+            failures_select("test.none", {}, "select * from orders where id < 0"),
+            failures_select("test.three", {}, "select * from orders where id < 3"),
+            # dbt's thresholds: warn above 2, error above 5, count at most 4 rows
+            failures_select(
+                "test.limited",
+                {"warn_if": "> 2", "error_if": "> 5", "limit": 4},
+                "select * from orders where id < 8",
+            ),
+            failures_select("test.it's", {"fail_calc": "sum(id)"}, "select * from orders"),
+        ]
+        rows = db.execute(failures_query(selects)).fetchall()
+    assert sorted(rows) == [
+        ("test.it's", 45, True, True),
+        ("test.limited", 4, True, False),
+        ("test.none", 0, False, False),
+        ("test.three", 3, True, True),
+    ]
