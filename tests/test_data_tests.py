@@ -10,6 +10,7 @@ import pytest
 
 from platform_assets.transform.data_tests import (
     blocked_models,
+    data_test_source,
     data_tests_by_phase,
     descendants,
     failures_query,
@@ -22,12 +23,19 @@ from platform_assets.transform.data_tests import (
 
 
 def model(name: str, layer: str) -> dict[str, Any]:
-    return {"unique_id": f"model.cdp.{name}", "config": {"schema": layer}}
+    return {
+        "unique_id": f"model.cdp.{name}",
+        "name": name,
+        "schema": layer,
+        "fqn": ["cdp", layer, name],
+        "config": {"schema": layer},
+    }
 
 
 def data_test(name: str, *reads: str, severity: str = "ERROR", **config: Any) -> dict[str, Any]:
     return {
         "unique_id": f"test.cdp.{name}",
+        "fqn": ["cdp", name],
         "attached_node": f"model.cdp.{reads[0]}",
         "depends_on": {"nodes": [f"model.cdp.{read}" for read in reads]},
         "config": {"severity": severity, "fail_calc": "count(*)", "warn_if": "!= 0",
@@ -138,3 +146,20 @@ def test_the_query_counts_each_tests_failing_rows_with_its_thresholds() -> None:
         ("test.none", 0, False, False),
         ("test.three", 3, True, True),
     ]
+
+
+def test_a_test_compiles_again_when_a_column_it_reads_changes() -> None:
+    # `no_email_addresses_in_text` lists a model's text columns as the warehouse has them: a
+    # new column must not be missed by SQL compiled before it existed.
+    test = "test.cdp.relationships_fct_to_dim"
+    columns = {
+        "star.fct_orders": [("order_id", "VARCHAR"), ("customer_id", "VARCHAR")],
+        "star.dim_customer": [("customer_id", "VARCHAR")],
+        "segments.segment_membership": [("customer_id", "VARCHAR")],
+    }
+    source = data_test_source(NODES, test, columns)
+    assert source.selector == "cdp.relationships_fct_to_dim"
+    unrelated = {**columns, "segments.segment_membership": [("segment", "VARCHAR")]}
+    assert data_test_source(NODES, test, unrelated) == source
+    wider = {**columns, "star.fct_orders": [*columns["star.fct_orders"], ("note", "VARCHAR")]}
+    assert data_test_source(NODES, test, wider).inputs != source.inputs

@@ -26,6 +26,7 @@ from platform_assets.transform.columns import (
 from platform_assets.transform.data_tests import (
     DataTestOutcome,
     blocked_models,
+    data_test_source,
     data_tests_by_phase,
     descendants,
     failures_query,
@@ -150,14 +151,6 @@ def build_in_phases(
     phase's tests run as one query; a model that failed, or whose blocking test failed, holds
     its descendants back from the later phases, as `dbt build` would skip them."""
     nodes = manifest["nodes"]
-    compiled = dbt.compiled_tests(target_path) if tests else {}
-    stale = sorted(set(tests) - compiled.keys())
-    if stale:
-        raise dg.Failure(
-            f"{len(stale)} dbt test(s) of the definitions are not in the dbt project"
-            f" ({', '.join(stale[:5])}): the project changed since its manifest was written."
-            " Run `make install` and reload the definitions."
-        )
     events: list[Any] = []
     failed: set[str] = set()  # models that failed or were skipped, and tests that blocked
     held: set[str] = set()
@@ -170,7 +163,7 @@ def build_in_phases(
         building = [model for model in phase_models if model not in held]
         if building:
             run = dbt.run_in_process(
-                ["run", "--select", *(nodes[model]["name"] for model in building)],
+                ["run", "--select", *(".".join(nodes[model]["fqn"]) for model in building)],
                 context=context,
                 manifest=manifest,
                 translator=TRANSLATOR,
@@ -180,14 +173,25 @@ def build_in_phases(
             failed |= run.failed
             if run.error is not None and not run.failed:
                 errors.append(run.error)
-        ready = {
-            test: compiled[test]
+        built = time.perf_counter()
+        ready = [
+            test
             for test in phase_tests
             if not set(nodes[test]["depends_on"]["nodes"]) & (failed | held)
-        }
-        built = time.perf_counter()
+        ]
         with warehouse.session() as db:
-            results = run_tests(db, nodes, ready)
+            columns, _ = warehouse_columns(db)
+        sources = [data_test_source(nodes, test, columns) for test in ready]
+        compiled = dbt.compiled_tests(target_path, sources)
+        stale = sorted(set(ready) - compiled.keys())
+        if stale:
+            raise dg.Failure(
+                f"{len(stale)} dbt test(s) of the definitions are not in the dbt project"
+                f" ({', '.join(stale[:5])}): the project changed since its manifest was"
+                " written. Run `make install` and reload the definitions."
+            )
+        with warehouse.session() as db:
+            results = run_tests(db, nodes, compiled)
         context.log.info(
             f"dbt phase {'+'.join(layers)}: {len(building)} model(s) in"
             f" {built - started:.2f} s, {len(results)} test(s) in"

@@ -14,6 +14,8 @@ stores tables only from models whose tests passed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,34 @@ class DataTestOutcome:
     def blocks(self) -> bool:
         """Whether the test holds its model's descendants back, as `dbt build` does."""
         return self.status in ("fail", "error")
+
+
+@dataclass(frozen=True)
+class DataTestSource:
+    """What compiling a data test depends on beyond the project's files: the columns of the
+    relations it reads (`no_email_addresses_in_text` lists a model's text columns as they are
+    in the warehouse, so a new column must compile the test again)."""
+
+    unique_id: str
+    selector: str  # dbt's selector for the test alone: its fqn
+    inputs: str  # a hash of the columns of the relations it reads
+
+
+def data_test_source(
+    nodes: Mapping[str, Any], unique_id: str, columns: Mapping[str, Sequence[Any]]
+) -> DataTestSource:
+    """The test and the warehouse's columns of what it reads (`schema.table` -> columns)."""
+    reads = sorted(
+        f"{nodes[node]['schema']}.{nodes[node].get('alias') or nodes[node]['name']}"
+        for node in nodes[unique_id]["depends_on"]["nodes"]
+        if node in nodes
+    )
+    inputs = json.dumps([[relation, columns.get(relation, [])] for relation in reads])
+    return DataTestSource(
+        unique_id=unique_id,
+        selector=".".join(nodes[unique_id]["fqn"]),
+        inputs=hashlib.sha256(inputs.encode()).hexdigest(),
+    )
 
 
 def phase_of(node: Mapping[str, Any]) -> int:
