@@ -117,6 +117,7 @@ def test_statuses_follow_dbts_severity_rules() -> None:
     assert status_of(error, should_warn=True, should_error=False) == "warn"
     assert status_of(error, should_warn=False, should_error=False) == "pass"
     assert status_of(warn, should_warn=True, should_error=True) == "warn"  # never fails
+    assert status_of(warn, should_warn=False, should_error=True) == "pass"  # ignores error_if
     # a warning blocks nothing; only a failure (or a query that errors) does
     (warned,) = outcomes(
         {"t": {"config": warn}},
@@ -163,3 +164,27 @@ def test_a_test_compiles_again_when_a_column_it_reads_changes() -> None:
     assert data_test_source(NODES, test, unrelated) == source
     wider = {**columns, "star.fct_orders": [*columns["star.fct_orders"], ("note", "VARCHAR")]}
     assert data_test_source(NODES, test, wider).inputs != source.inputs
+
+
+def test_a_test_whose_query_fails_errors_alone_and_the_others_still_count() -> None:
+    from platform_assets.transform.assets import run_tests
+    from resources import WarehouseSession
+
+    nodes = {
+        "test.cdp.good": data_test("good", "fct_orders"),
+        "test.cdp.broken": data_test("broken", "fct_orders"),
+    }
+    with duckdb.connect() as connection:
+        connection.execute("create table orders as select * from range(5) t(id)")
+        results = run_tests(
+            WarehouseSession(connection),
+            nodes,
+            {
+                "test.cdp.good": "select * from orders where id > 2",
+                "test.cdp.broken": "select * from orders_that_vanished",
+            },
+        )
+    assert (results["test.cdp.good"].status, results["test.cdp.good"].failures) == ("fail", 2)
+    broken = results["test.cdp.broken"]
+    assert broken.status == "error" and broken.blocks and broken.failures is None
+    assert broken.message is not None and "orders_that_vanished" in broken.message

@@ -183,15 +183,13 @@ def build_in_phases(
             columns, _ = warehouse_columns(db)
         sources = [data_test_source(nodes, test, columns) for test in ready]
         compiled = dbt.compiled_tests(target_path, sources)
-        stale = sorted(set(ready) - compiled.keys())
-        if stale:
-            raise dg.Failure(
-                f"{len(stale)} dbt test(s) of the definitions are not in the dbt project"
-                f" ({', '.join(stale[:5])}): the project changed since its manifest was"
-                " written. Run `make install` and reload the definitions."
-            )
         with warehouse.session() as db:
-            results = run_tests(db, nodes, compiled)
+            results = run_tests(db, nodes, compiled.sql)
+        # A test dbt could not compile errors, as in `dbt build`, and blocks what is below.
+        results.update(
+            (test, DataTestOutcome(test, "error", None, f"dbt could not compile it: {reason}"))
+            for test, reason in compiled.errors.items()
+        )
         context.log.info(
             f"dbt phase {'+'.join(layers)}: {len(building)} model(s) in"
             f" {built - started:.2f} s, {len(results)} test(s) in"

@@ -132,11 +132,12 @@ def failures_query(selects: Sequence[str]) -> str:
 
 
 def status_of(config: Mapping[str, Any], should_warn: bool, should_error: bool) -> str:
-    """dbt's status of a test from its query's flags: an error-severity test that errors fails,
-    one that only warns (or a warn-severity test that errors) warns."""
+    """dbt's status of a test from its query's flags (dbt's TestRunner): an error-severity test
+    past `error_if` fails; else any test past `warn_if` warns; else it passes (a warn-severity
+    test ignores `error_if`)."""
     if str(config.get("severity", "error")).lower() == "error" and should_error:
         return "fail"
-    if should_warn or should_error:
+    if should_warn:
         return "warn"
     return "pass"
 

@@ -100,9 +100,10 @@ class CdpDbtCliResource(DbtCliResource):
         ]
         return DbtBuild(events=events, error=_build_error(outcome), failed=_failed_nodes(outcome))
 
-    def compiled_tests(self, target_path: Path, tests: Sequence[DataTestSource]) -> dict[str, str]:
+    def compiled_tests(self, target_path: Path, tests: Sequence[DataTestSource]) -> CompiledTests:
         """The data tests' compiled SQL by unique_id, compiled by dbt only when the project or
-        the columns a test reads changed since it was last compiled.
+        the columns a test reads changed since it was last compiled, and the reason for each
+        test dbt could not compile.
 
         Compiling costs dbt about 20 ms a test; the SQL reads the partition window from the
         warehouse (macros/partition_window.sql), so it is the same every day and is kept: in the
@@ -110,7 +111,7 @@ class CdpDbtCliResource(DbtCliResource):
         name (like the saved parse). Call it once the tables the tests read are built: a test
         that lists a model's columns compiles against the table."""
         if not tests:
-            return {}
+            return CompiledTests({}, {})
         places = [target_path / COMPILED_TESTS, Path(self.project_dir) / "target" / COMPILED_TESTS]
         with _DBT_LOCK:
             parsed = self._parsed(target_path)
@@ -127,7 +128,7 @@ class CdpDbtCliResource(DbtCliResource):
                     found[test] = str(entry["sql"])
             missing = [test for test in tests if test.unique_id not in found]
             if not missing:
-                return found
+                return CompiledTests(found, {})
             from dbt.cli.main import dbtRunner
 
             with collector_paused(freeze=False):
@@ -137,18 +138,34 @@ class CdpDbtCliResource(DbtCliResource):
                      *self._common_args(target_path)]
                 )  # fmt: skip
             close_dbt_connections()
-        if not outcome.success:
-            raise dg.Failure(f"dbt could not compile the data tests: {outcome.exception}")
-        results: Any = outcome.result  # a RunExecutionResult for `compile`
-        compiled = {r.node.unique_id: str(r.node.compiled_code) for r in results.results}
-        found.update({test: sql for test, sql in compiled.items() if test in keys})
+        results = [
+            r for r in getattr(outcome.result, "results", None) or [] if r.node.unique_id in keys
+        ]
+        compiled = {
+            r.node.unique_id: str(r.node.compiled_code)
+            for r in results
+            if str(r.status) == "success"
+        }
+        errors = {
+            r.node.unique_id: str(r.message) for r in results if r.node.unique_id not in compiled
+        }
+        for source in missing:
+            if source.unique_id not in compiled and source.unique_id not in errors:
+                errors[source.unique_id] = (
+                    f"dbt did not compile it ({outcome.exception or 'not in the dbt project'}):"
+                    " if the project changed since its manifest was written, run `make install`"
+                    " and reload the definitions"
+                )
+        found.update(compiled)
         for place, entries in zip(places, kept, strict=True):
-            entries.update({test: {"key": keys[test], "sql": compiled[test]} for test in compiled})
+            entries.update(
+                {test: {"key": keys[test], "sql": sql} for test, sql in compiled.items()}
+            )
             try:
                 replace_atomically(place, json.dumps(entries).encode())
             except OSError as error:  # a read-only install: the target folder keeps its own
                 logger.debug("compiled tests not shared: %s", error)
-        return found
+        return CompiledTests(found, errors)
 
     def _common_args(self, target_path: Path) -> list[str]:
         return [
@@ -189,6 +206,14 @@ _RESULT_EVENTS = frozenset(
 _PARSED: dict[tuple[str, str], Any] = {}
 # dbt's in-process runner keeps global state (flags, adapters, event manager): one at a time.
 _DBT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class CompiledTests:
+    """Data tests' compiled SQL by unique_id, and why dbt could not compile the others."""
+
+    sql: dict[str, str]
+    errors: dict[str, str]
 
 
 @dataclass(frozen=True)
