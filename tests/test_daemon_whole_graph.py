@@ -108,6 +108,23 @@ def test_sources_that_skip_days_reach_the_audience_files_unattended(
             and run.tags.get("dagster/sensor_name") != "landing_zone_sensor"
         ]
         assert cleaned_again == []
+        # The daemon's dbt run of each day evaluates every dbt test, not only the exports'
+        # checks it requests with them.
+        dbt_runs = [
+            run
+            for run in instance.get_runs()
+            if any(key.path[0] == "star" for key in run.asset_selection or [])
+        ]
+        assert sorted(run.tags["dagster/partition"] for run in dbt_runs) == [first, second]
+        for run in dbt_runs:
+            evaluated = {
+                record.dagster_event.event_specific_data.check_name
+                for record in instance.all_logs(
+                    run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                )
+            }
+            assert {"unique_fct_orders_order_id", "not_null_stg_cleaned__products_sku"} <= evaluated
+            assert len(evaluated) >= 100  # the day's 100 dbt tests, and the exports' checks
     for day in (first, second):
         assert sorted(path.name for path in (exports / day).glob("*.csv")), f"no audiences {day}"
     silent = warehouse.query(

@@ -91,7 +91,18 @@ class CdpDbtTranslator(DagsterDbtTranslator):
             blocking=spec.blocking,
             metadata=spec.metadata,
             partitions_def=daily_partitions,
+            automation_condition=with_its_model(spec.asset_key),
         )
+
+
+def with_its_model(model: dg.AssetKey) -> dg.AutomationCondition:
+    """A dbt test is requested with its model. Without a condition of its own it would only ride
+    along with its model's run, and Dagster drops those riders from a run that also requests
+    checks explicitly (the exports' checks, in the day's dbt run): the daemon's daily dbt run
+    then built the models without a single test."""
+    return dg.AutomationCondition.asset_matches(
+        model, dg.AutomationCondition.will_be_requested()
+    ).with_label("with its model")
 
 
 def test_description(test: Mapping[str, Any]) -> str:
