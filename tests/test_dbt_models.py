@@ -883,12 +883,17 @@ def test_a_segment_requiring_an_undefined_segment_fails_naming_it(
     assert "orphan" in result.stdout and "no_such_segment" in result.stdout
 
 
+def dagster_environment(monkeypatch: pytest.MonkeyPatch, warehouse: Path) -> None:
+    """What the dbt asset reads from the environment, as `make` exports it."""
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse))
+    monkeypatch.setenv("CDP_PII_SALT", SALT)
+    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
 def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     dbt_project: Path, warehouse_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse_copy))
-    monkeypatch.setenv("CDP_PII_SALT", SALT)
-    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    dagster_environment(monkeypatch, warehouse_copy)
     # the manifest the copy's last dbt command wrote, as `make install` writes dbt/target's
     dbt_models = build_dbt_assets(dbt_project / "target" / "manifest.json")
     keys = {key.to_user_string() for key in dbt_models.keys}
@@ -966,9 +971,7 @@ def test_a_failing_test_holds_back_the_models_below_it_like_dbt_build(
     # The day's data tests run as one query per phase, not by dbt: a failed blocking test
     # must still hold back what `dbt build` would skip (the models below the failing one) and
     # build the rest, and count the failing rows as dbt does.
-    monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse_copy))
-    monkeypatch.setenv("CDP_PII_SALT", SALT)
-    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    dagster_environment(monkeypatch, warehouse_copy)
     day = "2026-11-01"
     emails = "select count(*) from star.fct_email_events where partition_date = ?"
     before = query(warehouse_copy, emails, [day])

@@ -85,9 +85,9 @@ class LineageCache:
 
     def __init__(self, target_path: Path, shared: Path | None = None) -> None:
         self.path = target_path / LINEAGE_CACHE
-        self.entries: dict[str, Any] = _read_json(self.path)
+        self.entries: dict[str, Any] = read_json_object(self.path)
         self.shared_path = shared
-        self.shared: dict[str, Any] = _read_json(shared) if shared is not None else {}
+        self.shared: dict[str, Any] = read_json_object(shared) if shared is not None else {}
         self.computed: dict[str, Any] = {}
         self.changed = False
 
@@ -132,7 +132,7 @@ class LineageCache:
         if self.computed and self.shared_path is not None:
             # Read again: other processes add theirs meanwhile (one lost update only costs a
             # recomputation). Newest last, so the oldest go first past the limit.
-            shared = _read_json(self.shared_path)
+            shared = read_json_object(self.shared_path)
             for key in self.computed:
                 shared.pop(key, None)
             entries = [*shared.items(), *self.computed.items()][-SHARED_LINEAGE_ENTRIES:]
@@ -142,7 +142,8 @@ class LineageCache:
                 logger.debug("column lineage not shared: %s", error)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object kept in a file, or an empty one if the file is missing or unreadable."""
     try:
         loaded = json.loads(path.read_text())
     except (OSError, ValueError):

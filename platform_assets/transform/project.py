@@ -18,6 +18,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource
 
 from platform_assets.loading import collector_paused
+from platform_assets.transform.columns import read_json_object
 from platform_assets.transform.data_tests import DataTestSource
 from platform_assets.transform.settings import DBT_MANIFEST_PATH, DBT_PROJECT_DIR
 from resources.landing_zone import replace_atomically
@@ -120,7 +121,7 @@ class CdpDbtCliResource(DbtCliResource):
                 test.unique_id: hashlib.sha256(f"{project}:{test.inputs}".encode()).hexdigest()
                 for test in tests
             }
-            kept = [_read_json(place) for place in places]
+            kept = [read_json_object(place) for place in places]
             found: dict[str, str] = {}
             for test, key in keys.items():
                 entry = next((k[test] for k in kept if k.get(test, {}).get("key") == key), None)
@@ -250,14 +251,6 @@ def dbt_version() -> str:
     from dbt.__version__ import version
 
     return str(version)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _build_error(outcome: Any) -> Exception | None:
