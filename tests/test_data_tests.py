@@ -27,6 +27,7 @@ def model(name: str, layer: str) -> dict[str, Any]:
         "unique_id": f"model.cdp.{name}",
         "name": name,
         "schema": layer,
+        "alias": name,
         "fqn": ["cdp", layer, name],
         "config": {"schema": layer},
     }

@@ -201,7 +201,7 @@ def build_in_phases(
         held |= descendants(manifest["child_map"], failed | blocked) - failed
     held &= set(models)
     error = errors[0] if errors else build_failure(failed, held)
-    return DbtBuild(events=events, error=error, failed=frozenset(failed))
+    return DbtBuild(events=events, error=error)
 
 
 class DbtNodes:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from platform_assets.transform.columns import relation_of
 from platform_assets.transform.settings import BUILD_PHASES
 
 
@@ -55,7 +56,7 @@ def data_test_source(
 ) -> DataTestSource:
     """The test and the warehouse's columns of what it reads (`schema.table` -> columns)."""
     reads = sorted(
-        f"{nodes[node]['schema']}.{nodes[node].get('alias') or nodes[node]['name']}"
+        relation_of(nodes[node])
         for node in nodes[unique_id]["depends_on"]["nodes"]
         if node in nodes
     )
