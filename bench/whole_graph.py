@@ -51,7 +51,8 @@ STEP_PHASES = {
 }
 # The dbt step's line per build phase (platform_assets/transform/assets.py::build_in_phases).
 PHASE_LINE = re.compile(
-    r"^dbt phase \S+: \d+ model\(s\) in ([\d.]+) s, \d+ test\(s\) in ([\d.]+) s$"
+    r"^dbt phase \S+: \d+ model\(s\)(?:, \d+ view\(s\) reused)? in ([\d.]+) s,"
+    r" \d+ test\(s\) in ([\d.]+) s$"
 )
 DAY_LINE = re.compile(r"^\[\d+/\d+\] (\d{4}-\d\d-\d\d) .*: (ok|FAILED).* in ([\d.]+) s$")
 

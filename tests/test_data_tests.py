@@ -20,6 +20,7 @@ from platform_assets.transform.data_tests import (
     phase_of,
     status_of,
 )
+from platform_assets.transform.views import in_build_order, reused_output, views_state
 
 
 def model(name: str, layer: str) -> dict[str, Any]:
@@ -189,3 +190,41 @@ def test_a_test_whose_query_fails_errors_alone_and_the_others_still_count() -> N
     broken = results["test.cdp.broken"]
     assert broken.status == "error" and broken.blocks and broken.failures is None
     assert broken.message is not None and "orders_that_vanished" in broken.message
+
+
+def test_a_phase_of_views_is_reused_only_while_nothing_that_decides_it_changes() -> None:
+    source = {"schema": "cleaned", "identifier": "products"}
+    stg = {**model("stg_products", "staging"), "depends_on": {"nodes": ["source.cdp.p"]}}
+    dedup = {
+        **model("int_products", "intermediate"),
+        "depends_on": {"nodes": ["model.cdp.stg_products"]},
+    }
+    manifest = {
+        "nodes": {node["unique_id"]: node for node in (stg, dedup)},
+        "sources": {"source.cdp.p": source},
+    }
+    views = ["model.cdp.int_products", "model.cdp.stg_products"]
+    columns = {
+        "cleaned.products": [("sku", "VARCHAR")],
+        "staging.stg_products": [("sku", "VARCHAR")],
+        "intermediate.int_products": [("sku", "VARCHAR")],
+    }
+    queries = {"staging.stg_products": "select sku", "intermediate.int_products": "select *"}
+    state = views_state(manifest, views, columns, queries, "project")
+    assert views_state(manifest, list(reversed(views)), columns, queries, "project") == state
+    unrelated = {**columns, "star.dim_date": [("date_key", "DATE")]}
+    assert views_state(manifest, views, unrelated, queries, "project") == state
+    changed = [
+        views_state(manifest, views, columns, queries, "project edited"),
+        views_state(manifest, views, {**columns, "cleaned.products": []}, queries, "project"),
+        views_state(
+            manifest, views, columns, {**queries, "staging.stg_products": "other"}, "project"
+        ),
+        views_state(manifest, views, columns, {"intermediate.int_products": "x"}, "project"),
+        views_state(manifest, views[:1], columns, queries, "project"),
+    ]
+    assert state not in changed and len(set(changed)) == len(changed)
+    # the views each after what they read: Dagster takes outputs in that order
+    assert in_build_order(manifest["nodes"], views) == list(reversed(views))
+    output = reused_output(manifest, "model.cdp.stg_products", "staging__stg_products")
+    assert output.metadata["status"].value == "reused"

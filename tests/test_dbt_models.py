@@ -943,10 +943,10 @@ def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     assert "unable to do partial parsing" not in parse.lower()
     # Per partition, one dbt run per build phase selected (the views, then star). dbt compiles
     # the data tests after their phase's models on the first day (they run as one query per
-    # phase); the second day reuses them and runs dbt twice, nothing else.
+    # phase); the second day reuses them and the unchanged views, and runs dbt once: star.
     assert len([build for build in day_one if "Finished running" in build]) == 2
     assert len(day_one) <= 4
-    assert len(day_two) == 2 and all("Finished running" in build for build in day_two)
+    assert len(day_two) == 1 and all("Finished running" in build for build in day_two)
     assert not any(
         "partial parsing" in build.lower() or "--vars" in build for build in day_one + day_two
     )
@@ -963,6 +963,60 @@ def test_dagster_materializes_partitions_with_keys_checks_and_one_kept_parse(
     with duckdb.connect(str(warehouse_copy)) as db:
         db.execute(statement)
     assert materialize("2026-11-03").success
+
+
+def test_views_are_created_again_only_when_their_definition_or_inputs_change(
+    dbt_project: Path, warehouse_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A view stores a query, not rows: an unchanged one is reused (dbt's status `reused`) and
+    # its tests still run on the day's data; a change to anything that decides it (a column
+    # of what it reads, its query in the warehouse, the view itself gone) creates it again.
+    dagster_environment(monkeypatch, warehouse_copy)
+    dbt_models = build_dbt_assets(dbt_project / "target" / "manifest.json")
+
+    def statuses(day: str) -> tuple[dict[str, str], int]:
+        result = dg.materialize(
+            [dbt_models],
+            partition_key=day,
+            resources={"dbt": dbt_cli_resource(dbt_project), "warehouse": Warehouse()},
+            selection=dg.AssetSelection.groups("staging", "intermediate"),
+        )
+        assert result.success
+        checks = result.get_asset_check_evaluations()
+        assert checks and all(check.passed for check in checks)
+        return {
+            event.materialization.asset_key.to_user_string(): str(
+                event.materialization.metadata["status"].value
+            )
+            for event in result.get_asset_materialization_events()
+        }, len(checks)
+
+    views = "staging/stg_cleaned__products"
+    first, tests = statuses("2026-11-02")
+    assert len(first) == 9 and set(first.values()) == {"success"}
+    second, tests_again = statuses("2026-11-03")
+    assert set(second) == set(first) and set(second.values()) == {"reused"}
+    assert tests_again == tests
+
+    with duckdb.connect(str(warehouse_copy)) as db:
+        db.execute("alter table cleaned.products add column colour varchar")
+    after_column = statuses("2026-11-03")[0]
+    assert after_column[views] == "success"  # the phase is built again, all of it
+    assert set(after_column.values()) == {"success"}
+    assert set(statuses("2026-11-03")[0].values()) == {"reused"}
+
+    with duckdb.connect(str(warehouse_copy)) as db:
+        db.execute("drop view staging.stg_cleaned__products cascade")
+    assert statuses("2026-11-03")[0][views] == "success"
+    assert query(warehouse_copy, "select count(*) from staging.stg_cleaned__products")[0][0] > 0
+
+    with duckdb.connect(str(warehouse_copy)) as db:  # a view created by hand, another query
+        db.execute(
+            "create or replace view staging.stg_cleaned__products as"
+            " select * from cleaned.products where false"
+        )
+    assert statuses("2026-11-03")[0][views] == "success"
+    assert query(warehouse_copy, "select count(*) from staging.stg_cleaned__products")[0][0] > 0
 
 
 def test_a_failing_test_holds_back_the_models_below_it_like_dbt_build(

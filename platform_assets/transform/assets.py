@@ -38,6 +38,14 @@ from platform_assets.transform.personas import CENTROIDS_TABLE, persona_table
 from platform_assets.transform.project import CdpDbtCliResource, DbtBuild, partition_vars
 from platform_assets.transform.settings import BUILD_PHASES, DBT_MANIFEST_PATH
 from platform_assets.transform.translator import CdpDbtTranslator
+from platform_assets.transform.views import (
+    VIEW_QUERIES,
+    in_build_order,
+    is_view,
+    reused_output,
+    selection_key,
+    views_state,
+)
 from resources import Warehouse, WarehouseSession
 from resources.warehouse import resolve_duckdb_path
 
@@ -161,6 +169,18 @@ def build_in_phases(
     ):  # fmt: skip
         started = time.perf_counter()
         building = [model for model in phase_models if model not in held]
+        views = building if building and all(is_view(nodes[m]) for m in building) else []
+        if views:
+            selection = selection_key(views)
+            with warehouse.session() as db:
+                state = _views_state(db, dbt, manifest, views, target_path)
+            if state == dbt.built_views(target_path, selection):
+                events += [
+                    reused_output(manifest, view, _output_name(nodes[view]))
+                    for view in in_build_order(nodes, views)
+                ]
+                building = []
+        views_built = False
         if building:
             run = dbt.run_in_process(
                 ["run", "--select", *(".".join(nodes[model]["fqn"]) for model in building)],
@@ -173,6 +193,7 @@ def build_in_phases(
             failed |= run.failed
             if run.error is not None and not run.failed:
                 errors.append(run.error)
+            views_built = bool(views) and run.error is None
         built = time.perf_counter()
         ready = [
             test
@@ -181,6 +202,10 @@ def build_in_phases(
         ]
         with warehouse.session() as db:
             columns, _ = warehouse_columns(db)
+            if views_built:
+                # Recorded only once dbt built every view of the selection.
+                state = _views_state(db, dbt, manifest, views, target_path, columns)
+                dbt.record_built_views(target_path, selection, state)
         sources = [data_test_source(nodes, test, columns) for test in ready]
         compiled = dbt.compiled_tests(target_path, sources)
         with warehouse.session() as db:
@@ -190,8 +215,9 @@ def build_in_phases(
             (test, DataTestOutcome(test, "error", None, f"dbt could not compile it: {reason}"))
             for test, reason in compiled.errors.items()
         )
+        reused = f", {len(views)} view(s) reused" if views and not building else ""
         context.log.info(
-            f"dbt phase {'+'.join(layers)}: {len(building)} model(s) in"
+            f"dbt phase {'+'.join(layers)}: {len(building)} model(s){reused} in"
             f" {built - started:.2f} s, {len(results)} test(s) in"
             f" {time.perf_counter() - built:.2f} s"
         )
@@ -202,6 +228,24 @@ def build_in_phases(
     held &= set(models)
     error = errors[0] if errors else build_failure(failed, held)
     return DbtBuild(events=events, error=error)
+
+
+def _views_state(
+    db: WarehouseSession,
+    dbt: CdpDbtCliResource,
+    manifest: Mapping[str, Any],
+    views: Sequence[str],
+    target_path: Path,
+    columns: Columns | None = None,
+) -> str:
+    if columns is None:
+        columns, _ = warehouse_columns(db)
+    queries = dict(db.query(VIEW_QUERIES).rows())
+    return views_state(manifest, views, columns, queries, dbt.views_digest(target_path))
+
+
+def _output_name(node: Mapping[str, Any]) -> str:
+    return TRANSLATOR.get_asset_key(node).to_python_identifier()
 
 
 class DbtNodes:

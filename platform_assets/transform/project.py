@@ -26,6 +26,8 @@ from resources.landing_zone import replace_atomically
 logger = logging.getLogger(__name__)
 # The data tests' compiled SQL, with the state of the project it was compiled from.
 COMPILED_TESTS = "compiled_data_tests.json"
+# The state of each phase of views after its last successful build (transform/views.py).
+BUILT_VIEWS = "built_views.json"
 
 
 class DbtManifestMissingError(FileNotFoundError):
@@ -167,6 +169,25 @@ class CdpDbtCliResource(DbtCliResource):
             except OSError as error:  # a read-only install: the target folder keeps its own
                 logger.debug("compiled tests not shared: %s", error)
         return CompiledTests(found, errors)
+
+    def views_digest(self, target_path: Path) -> str:
+        """What decides the views beyond the warehouse (transform/views.py): the project's
+        files and dbt's version (`project_digest`), and `dbt_project.yml`, whose vars and
+        configs dbt reads without keeping it among its files."""
+        with _DBT_LOCK:
+            project = project_digest(self._parsed(target_path))
+        settings = (Path(self.project_dir) / "dbt_project.yml").read_bytes()
+        return hashlib.sha256(project.encode() + settings).hexdigest()
+
+    def built_views(self, target_path: Path, selection: str) -> str | None:
+        """The state a selection of views had after dbt last built it in this warehouse."""
+        state = read_json_object(target_path / BUILT_VIEWS).get(selection)
+        return state if isinstance(state, str) else None
+
+    def record_built_views(self, target_path: Path, selection: str, state: str) -> None:
+        recorded = read_json_object(target_path / BUILT_VIEWS)
+        recorded[selection] = state
+        replace_atomically(target_path / BUILT_VIEWS, json.dumps(recorded).encode())
 
     def _common_args(self, target_path: Path) -> list[str]:
         return [
