@@ -46,6 +46,10 @@ WRITER_RETRIES = 10
 ENCRYPTION_KEY_VARIABLE = "CDP_DUCKDB_ENCRYPTION_KEY"
 
 
+# The warehouse files this process holds open (`Warehouse.held`), each with its one connection.
+_HELD: dict[Path, duckdb.DuckDBPyConnection] = {}
+
+
 class WarehouseKeyError(Exception):
     """The encrypted warehouse cannot be opened with the key given: never retried."""
 
@@ -133,6 +137,15 @@ class Warehouse(dg.ConfigurableResource):
 
         if problem := warehouse_name_problem(self.path):
             raise ValueError(problem)
+        if (held := _HELD.get(self.path)) is not None:
+            # A cursor is a connection of its own to the database the process holds open.
+            cursor = held.cursor()
+            try:
+                cursor.execute("set TimeZone = 'UTC'")
+                yield cursor
+            finally:
+                cursor.close()
+            return
         key = encryption_key()
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +171,35 @@ class Warehouse(dg.ConfigurableResource):
                 yield connection
             finally:
                 connection.close()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """The file held open for the block: its sessions are cursors of one database, and
+        dbt, which connects with DuckDB's default configuration, shares that database too.
+
+        Opening the file costs about 25 ms (DuckDB reads the catalog) and closing it
+        checkpoints; a dbt step opens it a dozen times. Hold it only in a block that holds
+        the writer pool's slot (a step's body): another process waits for the file until
+        the block ends. An encrypted file is attached to an in-memory database that dbt's
+        own cannot share, so it is opened per session as before."""
+        if encryption_key() or self.path in _HELD:
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # DuckDB's default configuration, as dbt-duckdb connects: one process may open a file
+        # only once, so every connection to it must agree (DuckDBResource names a user agent).
+        connection = backoff(
+            fn=duckdb.connect,
+            retry_on=(RuntimeError, duckdb.IOException),
+            kwargs={"database": str(self.path), "read_only": False},
+            max_retries=WRITER_RETRIES,
+        )
+        _HELD[self.path] = connection
+        try:
+            yield
+        finally:
+            del _HELD[self.path]
+            connection.close()
 
     @contextmanager
     def session(self, read_only: bool = False) -> Iterator[WarehouseSession]:

@@ -91,57 +91,43 @@ def build_dbt_assets(manifest: Path) -> dg.AssetsDefinition:
                 f" {resolve_duckdb_path()}: set CDP_DUCKDB_PATH to the warehouse file and leave"
                 " the resource's `database` empty."
             )
-        window = partition_vars(context.partition_key, now=datetime.now(UTC))
-        context.log.info(f"dbt partition window: {window}")
-        # The window goes through a table, not --vars: unchanged vars keep dbt's partial parse
-        # valid, and the per-warehouse target folder keeps the parse between runs.
-        with warehouse.session() as db:
-            write_partition_window(db, context.partition_key, window)
-        target_path = dbt_target_path(warehouse.path)
-        models, tests = dbt_nodes.selected(context)
-        try:
-            build = build_in_phases(
-                context, dbt, warehouse, manifest_json, models, tests, target_path
-            )
-        finally:
+        # The file held open for the step: a dozen sessions and dbt's own connections share
+        # one open database instead of each opening the file.
+        with warehouse.held():
+            window = partition_vars(context.partition_key, now=datetime.now(UTC))
+            context.log.info(f"dbt partition window: {window}")
+            # The window goes through a table, not --vars: unchanged vars keep dbt's partial parse
+            # valid, and the per-warehouse target folder keeps the parse between runs.
             with warehouse.session() as db:
-                clear_partition_window(db)
-        # DuckDB has one writer and refuses a second configuration in one process, so row
-        # counts and segment sizes are read through the warehouse once dbt has returned,
-        # rather than by dagster-dbt's fetch_row_counts.
-        nodes = manifest_json["nodes"]
-        # Facts land the partition's day and segments are stored under it (as_of_date).
-        day = date.fromisoformat(context.partition_key)
-        built = [_node(nodes, event) for event in build.events if isinstance(event, dg.Output)]
-        lineage = LineageCache(target_path, shared=DBT_MANIFEST_PATH.parent / LINEAGE_CACHE)
-        with warehouse.session() as db:
-            counts = _row_counts(db, built, day)
-            columns, nullable = warehouse_columns(db)
-            for event in build.events:
-                described = _with_columns(event, manifest_json, columns, lineage)
-                yield _with_table_metadata(context, described, db, nodes, counts, day)
-        lineage.save()
-        if build.error is not None:
-            raise build.error
-        unenforced = unenforced_not_null(built, nullable)
-        if unenforced:
-            columns_named = [f"{relation}.{column}" for relation, column in unenforced]
-            statements = [
-                f'alter table {relation} alter column "{column}" set not null'
-                for relation, column in unenforced
-            ]
-            raise dg.Failure(
-                f"{len(unenforced)} column(s) the contracts declare not null are nullable in"
-                f" the warehouse: {', '.join(columns_named[:10])}. The tables were created before"
-                " those constraints were declared (dbt applies a contract when it creates a"
-                " table, and an incremental table is created once). Declare them on the tables,"
-                " which keeps every row and every day (DuckDB refuses if a null is already"
-                f" there): {'; '.join(statements[:10])}",
-                metadata={
-                    "columns": dg.MetadataValue.json(columns_named),
-                    "statements": dg.MetadataValue.json(statements),
-                },
-            )
+                write_partition_window(db, context.partition_key, window)
+            target_path = dbt_target_path(warehouse.path)
+            models, tests = dbt_nodes.selected(context)
+            try:
+                build = build_in_phases(
+                    context, dbt, warehouse, manifest_json, models, tests, target_path
+                )
+            finally:
+                with warehouse.session() as db:
+                    clear_partition_window(db)
+            # DuckDB has one writer and refuses a second configuration in one process, so row
+            # counts and segment sizes are read through the warehouse once dbt has returned,
+            # rather than by dagster-dbt's fetch_row_counts.
+            nodes = manifest_json["nodes"]
+            # Facts land the partition's day and segments are stored under it (as_of_date).
+            day = date.fromisoformat(context.partition_key)
+            built = [_node(nodes, event) for event in build.events if isinstance(event, dg.Output)]
+            lineage = LineageCache(target_path, shared=DBT_MANIFEST_PATH.parent / LINEAGE_CACHE)
+            with warehouse.session() as db:
+                counts = _row_counts(db, built, day)
+                columns, nullable = warehouse_columns(db)
+                for event in build.events:
+                    described = _with_columns(event, manifest_json, columns, lineage)
+                    yield _with_table_metadata(context, described, db, nodes, counts, day)
+            lineage.save()
+            if build.error is not None:
+                raise build.error
+            if (failure := not_null_failure(built, nullable)) is not None:
+                raise failure
 
     return dbt_models
 
@@ -337,6 +323,30 @@ def build_failure(failed: Collection[str], held: Collection[str]) -> dg.Failure 
             "held_back_models": dg.MetadataValue.json(sorted(held)),
         },
     )  # fmt: skip
+
+
+def not_null_failure(built: Sequence[Mapping[str, Any]], nullable: set[str]) -> dg.Failure | None:
+    """The step's failure when a built model's table accepts nulls its contract forbids."""
+    unenforced = unenforced_not_null(built, nullable)
+    if not unenforced:
+        return None
+    columns_named = [f"{relation}.{column}" for relation, column in unenforced]
+    statements = [
+        f'alter table {relation} alter column "{column}" set not null'
+        for relation, column in unenforced
+    ]
+    return dg.Failure(
+        f"{len(unenforced)} column(s) the contracts declare not null are nullable in"
+        f" the warehouse: {', '.join(columns_named[:10])}. The tables were created before"
+        " those constraints were declared (dbt applies a contract when it creates a"
+        " table, and an incremental table is created once). Declare them on the tables,"
+        " which keeps every row and every day (DuckDB refuses if a null is already"
+        f" there): {'; '.join(statements[:10])}",
+        metadata={
+            "columns": dg.MetadataValue.json(columns_named),
+            "statements": dg.MetadataValue.json(statements),
+        },
+    )
 
 
 def unenforced_not_null(

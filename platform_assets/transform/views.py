@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from graphlib import TopologicalSorter
 from typing import Any
@@ -57,12 +58,21 @@ def views_state(
     content = json.dumps(
         [
             project,
-            [[relation, queries.get(relation)] for relation in own],
+            [[relation, _comparable(queries.get(relation))] for relation in own],
             [[relation, columns.get(relation, [])] for relation in sorted(reads | set(own))],
         ],
         default=str,
     )
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+def _comparable(query: str | None) -> str | None:
+    """A view's query as DuckDB writes it back from its parsed form, which quotes type names
+    in a view it has just created (`"DATE"`) and not in one it read from the file: without
+    quotes, case or runs of spaces, so the same view reads the same before and after."""
+    if query is None:
+        return None
+    return re.sub(r"\s+", " ", query.replace('"', "")).strip().lower()
 
 
 def selection_key(views: Sequence[str]) -> str:
