@@ -2,7 +2,7 @@
 that decides what the views are has changed.
 
 A view stores its query, not rows, so re-creating an unchanged one gives the same relation,
-and yet dbt spends about 70 ms on each (nine a day, 0.6 s of a warm day's build). What decides
+and yet dbt spent about 60 ms on each (nine a day, about 0.5 s of every day's build). What decides
 a view, and so goes into its phase's state here: the project (every file dbt parsed, its
 version, `dbt_project.yml`), the query DuckDB keeps for each view (a view dropped or created
 by hand with other vars changes it), and the columns of each view and of every relation the
