@@ -227,7 +227,7 @@ def _views_state(
     if columns is None:
         columns, _ = warehouse_columns(db)
     queries = dict(db.query(VIEW_QUERIES).rows())
-    return views_state(manifest, views, columns, queries, dbt.views_digest(target_path))
+    return views_state(manifest, views, columns, queries, dbt.project_digest(target_path))
 
 
 def _output_name(node: Mapping[str, Any]) -> str:

@@ -128,7 +128,7 @@ class LineageCache:
 
     def save(self) -> None:
         if self.changed:
-            _write_json(self.path, self.entries)
+            write_json_object(self.path, self.entries)
         if self.computed and self.shared_path is not None:
             # Read again: other processes add theirs meanwhile (one lost update only costs a
             # recomputation). Newest last, so the oldest go first past the limit.
@@ -137,7 +137,7 @@ class LineageCache:
                 shared.pop(key, None)
             entries = [*shared.items(), *self.computed.items()][-SHARED_LINEAGE_ENTRIES:]
             try:
-                _write_json(self.shared_path, dict(entries))
+                write_json_object(self.shared_path, dict(entries))
             except OSError as error:  # a read-only install: each warehouse keeps its own
                 logger.debug("column lineage not shared: %s", error)
 
@@ -151,8 +151,9 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def _write_json(path: Path, value: Mapping[str, Any]) -> None:
-    # Whole or not at all, even with another process writing the same file.
+def write_json_object(path: Path, value: Mapping[str, Any]) -> None:
+    """A JSON object written whole or not at all, even with another process writing the same
+    file."""
     replace_atomically(path, json.dumps(value).encode())
 
 

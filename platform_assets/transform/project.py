@@ -18,10 +18,9 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource
 
 from platform_assets.loading import collector_paused
-from platform_assets.transform.columns import read_json_object
+from platform_assets.transform.columns import read_json_object, write_json_object
 from platform_assets.transform.data_tests import DataTestSource
 from platform_assets.transform.settings import DBT_MANIFEST_PATH, DBT_PROJECT_DIR
-from resources.landing_zone import replace_atomically
 
 logger = logging.getLogger(__name__)
 # The data tests' compiled SQL, with the state of the project it was compiled from.
@@ -118,7 +117,7 @@ class CdpDbtCliResource(DbtCliResource):
         places = [target_path / COMPILED_TESTS, Path(self.project_dir) / "target" / COMPILED_TESTS]
         with _DBT_LOCK:
             parsed = self._parsed(target_path)
-            project = project_digest(parsed)
+            project = project_digest(parsed, Path(self.project_dir))
             keys = {
                 test.unique_id: hashlib.sha256(f"{project}:{test.inputs}".encode()).hexdigest()
                 for test in tests
@@ -165,19 +164,15 @@ class CdpDbtCliResource(DbtCliResource):
                 {test: {"key": keys[test], "sql": sql} for test, sql in compiled.items()}
             )
             try:
-                replace_atomically(place, json.dumps(entries).encode())
+                write_json_object(place, entries)
             except OSError as error:  # a read-only install: the target folder keeps its own
                 logger.debug("compiled tests not shared: %s", error)
         return CompiledTests(found, errors)
 
-    def views_digest(self, target_path: Path) -> str:
-        """What decides the views beyond the warehouse (transform/views.py): the project's
-        files and dbt's version (`project_digest`), and `dbt_project.yml`, whose vars and
-        configs dbt reads without keeping it among its files."""
+    def project_digest(self, target_path: Path) -> str:
+        """The digest of the project as parsed for this target folder (`project_digest`)."""
         with _DBT_LOCK:
-            project = project_digest(self._parsed(target_path))
-        settings = (Path(self.project_dir) / "dbt_project.yml").read_bytes()
-        return hashlib.sha256(project.encode() + settings).hexdigest()
+            return project_digest(self._parsed(target_path), Path(self.project_dir))
 
     def built_views(self, target_path: Path, selection: str) -> str | None:
         """The state a selection of views had after dbt last built it in this warehouse."""
@@ -187,7 +182,7 @@ class CdpDbtCliResource(DbtCliResource):
     def record_built_views(self, target_path: Path, selection: str, state: str) -> None:
         recorded = read_json_object(target_path / BUILT_VIEWS)
         recorded[selection] = state
-        replace_atomically(target_path / BUILT_VIEWS, json.dumps(recorded).encode())
+        write_json_object(target_path / BUILT_VIEWS, recorded)
 
     def _common_args(self, target_path: Path) -> list[str]:
         return [
@@ -257,14 +252,16 @@ def _failed_nodes(outcome: Any) -> frozenset[str]:
     )
 
 
-def project_digest(parsed: Any) -> str:
-    """What a compiled test depends on: every file dbt parsed (the project's and its adapter's
-    macros), the dbt version and the database the target names."""
+def project_digest(parsed: Any, project_dir: Path) -> str:
+    """What a compiled test or a view depends on in the project: every file dbt parsed (the
+    project's and its adapter's macros), `dbt_project.yml` (vars and configs, which dbt reads
+    without keeping it among its files), the dbt version and the database the target names."""
     database = next(
         (node.database for node in parsed.nodes.values() if node.resource_type == "model"), ""
     )
     files = sorted(f"{name}:{file.checksum.checksum}" for name, file in parsed.files.items())
-    content = json.dumps([dbt_version(), database, files])
+    settings = hashlib.sha256((project_dir / "dbt_project.yml").read_bytes()).hexdigest()
+    content = json.dumps([dbt_version(), database, settings, files])
     return hashlib.sha256(content.encode()).hexdigest()
 
 
